@@ -1,0 +1,90 @@
+# ecoeco.gitops -- every target installs what it needs first.
+#   make demo   local real cluster + Argo CD, GitOps stages of site.yml, wave report
+#   make test   every test tier this machine can run
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed-$(shell cat requirements/lock.txt requirements/constraints.txt 2>/dev/null | sha256sum | cut -c1-12)
+COLL_LINK := .collections/ansible_collections/ecoeco/gitops
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+PYTEST    := $(PY) -m pytest
+ARGS      ?=
+
+.PHONY: help setup build test test-unit sanity lint pytest test-integration test-e2e \
+        test-hooks test-aws test-molecule test-cluster bench demo cluster-up cluster-down \
+        changelog collection clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+$(STAMP): requirements/lock.txt requirements/constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade 'pip>=25'
+	$(PY) -m pip install -q -c requirements/constraints.txt -r requirements/lock.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+$(COLL_LINK):
+	@mkdir -p $(dir $(COLL_LINK)) && ln -sfn ../../.. $(COLL_LINK)
+
+setup: $(STAMP) $(COLL_LINK) ## create .venv with pinned dependencies (fast when unchanged)
+
+build: setup ## build the real control-plane binaries from Go modules (cached by version)
+	$(PY) -m tests.harness.build
+
+test: setup ## every tier this machine can run
+	@bash tests/run-tiers.sh
+
+test-unit: setup ## unit tests (fakes allowed only here)
+	$(PYTEST) tests/unit $(ARGS)
+
+sanity: setup ## ansible-test sanity + ansible-lint (production profile)
+	@bash tests/sanity.sh
+
+lint: setup ## ansible-lint only
+	$(VENV)/bin/ansible-lint --offline --profile production
+
+pytest: setup ## pytest with ARGS="..."
+	$(PYTEST) $(ARGS)
+
+test-integration: setup ## real kube-apiserver + kwok nodes (marker controlplane)
+	$(PYTEST) -m controlplane tests/integration $(ARGS)
+
+test-e2e: setup ## real Argo CD controller + repo-server (marker argocd)
+	$(PYTEST) -m argocd tests/e2e $(ARGS)
+
+test-hooks: setup ## PreSync/PostSync hook Job (marker hooks)
+	$(PYTEST) -m hooks $(ARGS)
+
+test-aws: setup ## EC2 inventory against a moto EC2 API on loopback (marker aws)
+	$(PYTEST) -m aws $(ARGS)
+
+test-molecule: setup ## molecule scenarios on podman systemd machines
+	@bash tests/molecule.sh $(ARGS)
+
+test-cluster: setup ## real kubeadm cluster in podman machines (marker cluster)
+	$(PYTEST) -m cluster $(ARGS)
+
+bench: setup ## benchmarks -> benchmarks/results/*.json
+	$(PY) -m benchmarks $(ARGS)
+
+demo: setup ## local real cluster + Argo CD, run the GitOps stages, print the wave report
+	$(PY) -m tests.harness demo
+
+cluster-up: setup ## start the local real cluster (kubeconfig in .cluster/kubeconfig)
+	$(PY) -m tests.harness up $(ARGS)
+
+cluster-down: setup ## stop the local cluster (by PID)
+	$(PY) -m tests.harness down
+
+changelog: setup ## render CHANGELOG.md from changelogs/fragments
+	$(VENV)/bin/antsibull-changelog release --refresh
+
+collection: setup ## build the collection tarball
+	$(VENV)/bin/ansible-galaxy collection build --force
+
+clean: ## remove build products of the repo (not the binary cache)
+	rm -rf tests/output .pytest_cache *.tar.gz

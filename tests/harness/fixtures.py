@@ -1,0 +1,1 @@
+"""pytest fixtures for the local real cluster (filled in by the harness)."""
