@@ -26,7 +26,13 @@ try:
 except ImportError as _exc:  # pragma: no cover - reported by the module
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = _exc
-    ApiException = Exception  # type: ignore[misc,assignment]
+
+    class ApiException(Exception):  # type: ignore[no-redef]
+        """Stand-in so this module imports without the kubernetes library."""
+
+        status = 0
+        reason = ""
+        body = None
 
 from ansible.module_utils.basic import env_fallback
 
