@@ -3,7 +3,7 @@
 # failing tier. pytest's exit 5 ("collected nothing") is a failure here unless
 # the tier is listed as not built yet, so an empty tier cannot pass silently.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 PY=.venv/bin/python
 tiers=(
   "unit|$PY -m pytest tests/unit -q"

@@ -19,7 +19,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 dest="$work/ansible_collections/ecoeco/gitops"
 mkdir -p "$dest"
-(cd "$root" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents {} "$dest"/ 2>/dev/null || true)
+(cd "$root" || exit 1; git ls-files -co --exclude-standard -z | xargs -0 -I{} cp -P --parents {} "$dest"/)
 echo "=== ansible-test sanity"
 (cd "$dest" && PATH="$venv:$PATH" "$venv/ansible-test" sanity --python 3.11 --local --requirements \
    --color no) || { echo "ansible-test sanity failed"; exit 1; }
