@@ -1,0 +1,366 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ecoeco.gitops contributors
+# Apache License 2.0 (see LICENSE)
+"""Declarative node labels and taints for many nodes in one pass.
+
+One LIST of the cluster's nodes, a plan per node computed locally, then one
+merge PATCH (guarded by the node's resourceVersion) per node that differs,
+sent by a bounded thread pool.  A no-op run costs exactly one request.
+
+Managed set: a label or taint is managed when its key starts with one of the
+managed prefixes, or when its key is recorded in the node annotations
+``node.ecoeco.io/managed-labels`` / ``node.ecoeco.io/managed-taints`` that
+this module writes.  Managed keys that are no longer declared are removed;
+everything else on the node is never touched.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import NODES, K8sError
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation import (
+    dns1123_subdomain_error,
+    label_string,
+    label_value_error,
+    qualified_name_error,
+)
+
+MANAGED_LABELS_ANNOTATION = "node.ecoeco.io/managed-labels"
+MANAGED_TAINTS_ANNOTATION = "node.ecoeco.io/managed-taints"
+DEFAULT_MANAGED_PREFIXES = ("node.ecoeco.io/",)
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+CONFLICT_RETRIES = 3
+
+TaintId = Tuple[str, str, str]  # (key, value, effect)
+
+
+@dataclass
+class DesiredNode:
+    """What the inventory declares for one node (validated)."""
+
+    labels: Dict[str, str] = field(default_factory=dict)
+    taints: List[Dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class NodePlan:
+    """The change one node needs; ``patch`` is None when it needs none."""
+
+    name: str
+    patch: Optional[Dict[str, Any]]
+    change: Dict[str, Any]
+    before: Dict[str, Any]
+    after: Dict[str, Any]
+
+
+# -- validation -----------------------------------------------------------------
+def _taint_errors(node: str, index: int, taint: Any) -> List[str]:
+    where = f"nodes.{node}.taints[{index}]"
+    if not isinstance(taint, dict):
+        return [f"{where}: must be a dict with key, effect and optional value"]
+    errors = []
+    unknown = sorted(set(taint) - {"key", "value", "effect"})
+    if unknown:
+        errors.append(f"{where}: unknown field(s) {', '.join(unknown)} (allowed: key, value, effect)")
+    key = taint.get("key")
+    err = qualified_name_error(key) if isinstance(key, str) else "key is required"
+    if err:
+        errors.append(f"{where}: {err}")
+    label = key if isinstance(key, str) else "?"
+    value = label_string(taint.get("value"))
+    err = label_value_error(value)
+    if err:
+        errors.append(f"{where} (key {label}): {err}")
+    if taint.get("effect") not in TAINT_EFFECTS:
+        errors.append(f"{where} (key {label}): effect '{taint.get('effect')}' must be one of "
+                      f"{', '.join(TAINT_EFFECTS)}")
+    return errors
+
+
+def validate_nodes(nodes: Dict[str, Any], managed_prefixes: Sequence[str]) -> Dict[str, DesiredNode]:
+    """Check every declared node, label and taint; raise one ValidationError naming them all."""
+    errors: List[str] = []
+    for prefix in managed_prefixes:
+        if not prefix or not isinstance(prefix, str):
+            errors.append("managed_prefixes: entries must be non-empty strings such as node.ecoeco.io/")
+    desired: Dict[str, DesiredNode] = {}
+    for name, spec in (nodes or {}).items():
+        err = dns1123_subdomain_error(str(name))
+        if err:
+            errors.append(f"nodes: node name {err}")
+            continue
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            errors.append(f"nodes.{name}: must be a dict with labels and taints")
+            continue
+        unknown = sorted(set(spec) - {"labels", "taints"})
+        if unknown:
+            errors.append(f"nodes.{name}: unknown field(s) {', '.join(unknown)} (allowed: labels, taints)")
+        labels = spec.get("labels") or {}
+        taints = spec.get("taints") or []
+        if not isinstance(labels, dict):
+            errors.append(f"nodes.{name}.labels: must be a dict of label key to value")
+            labels = {}
+        if not isinstance(taints, list):
+            errors.append(f"nodes.{name}.taints: must be a list of {{key, value, effect}}")
+            taints = []
+        node = DesiredNode()
+        for key, value in labels.items():
+            text = label_string(value)
+            err = qualified_name_error(key) or label_value_error(text)
+            if err:
+                errors.append(f"nodes.{name}.labels (key {key}): {err}")
+            node.labels[str(key)] = text
+        seen: Set[Tuple[str, str]] = set()
+        for index, taint in enumerate(taints):
+            taint_errors = _taint_errors(str(name), index, taint)
+            errors.extend(taint_errors)
+            if taint_errors:
+                continue
+            ident = (taint["key"], taint["effect"])
+            if ident in seen:
+                errors.append(f"nodes.{name}.taints[{index}] (key {taint['key']}): duplicate key and "
+                              f"effect {taint['effect']}")
+            seen.add(ident)
+            entry = {"key": taint["key"], "effect": taint["effect"]}
+            if label_string(taint.get("value")):
+                entry["value"] = label_string(taint.get("value"))
+            node.taints.append(entry)
+        desired[str(name)] = node
+    if errors:
+        raise ValidationError("invalid k8s_node_labels arguments (nothing was changed): " + "; ".join(errors))
+    return desired
+
+
+# -- managed set ----------------------------------------------------------------------
+def recorded_keys(annotations: Dict[str, str], annotation: str) -> Set[str]:
+    """Keys this module recorded in a node annotation."""
+    return {k.strip() for k in (annotations.get(annotation) or "").split(",") if k.strip()}
+
+
+def has_prefix(key: str, prefixes: Iterable[str]) -> bool:
+    return any(key.startswith(p) for p in prefixes)
+
+
+def taint_id(taint: Dict[str, Any]) -> TaintId:
+    return (taint.get("key", ""), taint.get("value") or "", taint.get("effect", ""))
+
+
+def carries_managed(node: Dict[str, Any], prefixes: Sequence[str]) -> bool:
+    """Whether an (undeclared) node carries anything this module manages."""
+    meta = node.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    if recorded_keys(annotations, MANAGED_LABELS_ANNOTATION) or recorded_keys(annotations, MANAGED_TAINTS_ANNOTATION):
+        return True
+    if any(has_prefix(k, prefixes) for k in meta.get("labels") or {}):
+        return True
+    return any(has_prefix(t.get("key", ""), prefixes) for t in (node.get("spec") or {}).get("taints") or [])
+
+
+# -- planning ----------------------------------------------------------------------------
+def _recorded_annotation(keys: Iterable[str], prefixes: Sequence[str]) -> Set[str]:
+    return {k for k in keys if not has_prefix(k, prefixes)}
+
+
+def plan_node(node: Dict[str, Any], want: DesiredNode, prefixes: Sequence[str]) -> NodePlan:
+    """Compare one live node with what is declared; build the merge patch it needs."""
+    meta = node.get("metadata") or {}
+    name = meta.get("name", "")
+    live_labels: Dict[str, str] = dict(meta.get("labels") or {})
+    annotations: Dict[str, str] = dict(meta.get("annotations") or {})
+    live_taints: List[Dict[str, Any]] = list((node.get("spec") or {}).get("taints") or [])
+    rec_labels = recorded_keys(annotations, MANAGED_LABELS_ANNOTATION)
+    rec_taints = recorded_keys(annotations, MANAGED_TAINTS_ANNOTATION)
+
+    # labels
+    added = {k: v for k, v in want.labels.items() if k not in live_labels}
+    changed = {k: {"before": live_labels[k], "after": v} for k, v in want.labels.items()
+               if k in live_labels and live_labels[k] != v}
+    removed = sorted(k for k in live_labels if k not in want.labels
+                     and (has_prefix(k, prefixes) or k in rec_labels))
+    label_patch: Dict[str, Optional[str]] = dict(added)
+    label_patch.update({k: c["after"] for k, c in changed.items()})
+    label_patch.update({k: None for k in removed})
+
+    # taints (a key is managed with all its effects)
+    def managed_taint(t: Dict[str, Any]) -> bool:
+        return has_prefix(t.get("key", ""), prefixes) or t.get("key") in rec_taints \
+            or t.get("key") in {w["key"] for w in want.taints}
+    live_managed = [t for t in live_taints if managed_taint(t)]
+    live_ids = {taint_id(t) for t in live_managed}
+    want_ids = {taint_id(t) for t in want.taints}
+    taints_added = [t for t in want.taints if taint_id(t) not in live_ids]
+    taints_removed = [dict(t) for t in live_managed if taint_id(t) not in want_ids]
+    new_taints = None
+    if taints_added or taints_removed or len(live_managed) != len(live_ids):
+        new_taints = [t for t in live_taints if not managed_taint(t)] + [dict(t) for t in want.taints]
+
+    # ownership records
+    annotation_patch: Dict[str, Optional[str]] = {}
+    for annotation, keys, recorded in (
+        (MANAGED_LABELS_ANNOTATION, want.labels.keys(), rec_labels),
+        (MANAGED_TAINTS_ANNOTATION, (t["key"] for t in want.taints), rec_taints),
+    ):
+        new = _recorded_annotation(keys, prefixes)
+        if new != recorded:
+            annotation_patch[annotation] = ",".join(sorted(new)) if new else None
+        elif annotation in annotations and not new:
+            annotation_patch[annotation] = None
+
+    change: Dict[str, Any] = {}
+    if added or changed or removed:
+        change["labels"] = {"added": added, "removed": removed, "changed": changed}
+    if new_taints is not None:
+        change["taints"] = {"added": taints_added, "removed": taints_removed}
+    if annotation_patch:
+        change["ownership"] = dict(annotation_patch)
+
+    before = {"labels": live_labels, "taints": live_taints}
+    patch: Optional[Dict[str, Any]] = None
+    after = before
+    if change:
+        metadata: Dict[str, Any] = {"resourceVersion": meta.get("resourceVersion")}
+        if label_patch:
+            metadata["labels"] = label_patch
+        if annotation_patch:
+            metadata["annotations"] = annotation_patch
+        patch = {"metadata": metadata}
+        if new_taints is not None:
+            patch["spec"] = {"taints": new_taints or None}
+        new_labels = {k: v for k, v in live_labels.items() if k not in removed}
+        new_labels.update({k: v for k, v in label_patch.items() if v is not None})
+        after = {"labels": new_labels, "taints": live_taints if new_taints is None else new_taints}
+    return NodePlan(name=name, patch=patch, change=change, before=before, after=after)
+
+
+@dataclass
+class Plan:
+    """Plans for every node of one run plus what could not be matched."""
+
+    nodes: List[NodePlan]
+    missing: List[str]
+    undeclared_managed: List[str]
+
+
+def plan_all(live_nodes: List[Dict[str, Any]], desired: Dict[str, DesiredNode],
+             declared_nodes: Iterable[str], prefixes: Sequence[str], prune_undeclared: bool) -> Plan:
+    """Plan every declared node found in ``live_nodes``; classify missing and undeclared ones."""
+    declared = set(declared_nodes) | set(desired)
+    by_name = {n.get("metadata", {}).get("name"): n for n in live_nodes}
+    missing = sorted(n for n in desired if n not in by_name)
+    undeclared = sorted(n for n, obj in by_name.items() if n not in declared and carries_managed(obj, prefixes))
+    plans = [plan_node(by_name[n], want, prefixes) for n, want in sorted(desired.items()) if n in by_name]
+    if prune_undeclared:
+        plans += [plan_node(by_name[n], DesiredNode(), prefixes) for n in undeclared]
+    return Plan(nodes=plans, missing=missing, undeclared_managed=undeclared)
+
+
+# -- applying -----------------------------------------------------------------------------
+class RequestCounter:
+    """Thread-safe count of API requests made by one run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self, n: int = 1) -> None:
+        with self._lock:
+            self.count += n
+
+
+def patch_node(client: Any, plan: NodePlan, want: DesiredNode, prefixes: Sequence[str],
+               counter: RequestCounter) -> NodePlan:
+    """Send one node's patch; on a resourceVersion conflict re-read the node and re-plan."""
+    for attempt in range(CONFLICT_RETRIES):
+        if plan.patch is None:
+            return plan
+        try:
+            counter.add()
+            client.merge_patch(NODES, plan.name, plan.patch)
+            return plan
+        except K8sError as exc:
+            if exc.status != 409 or attempt == CONFLICT_RETRIES - 1:
+                raise
+        counter.add()
+        node = client.get(NODES, plan.name)
+        if node is None:
+            raise K8sError(f"node {plan.name} disappeared while it was being patched", 404)
+        plan = plan_node(node, want, prefixes)
+    return plan
+
+
+def apply_plans(client: Any, plans: List[NodePlan], desired: Dict[str, DesiredNode],
+                prefixes: Sequence[str], parallelism: int,
+                counter: RequestCounter) -> Tuple[List[NodePlan], Dict[str, str]]:
+    """Patch every node that needs it, ``parallelism`` at a time; return plans applied and errors."""
+    todo = [p for p in plans if p.patch is not None]
+    done: List[NodePlan] = []
+    errors: Dict[str, str] = {}
+    if not todo:
+        return done, errors
+    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(todo)))) as pool:
+        futures = {p.name: pool.submit(patch_node, client, p, desired.get(p.name, DesiredNode()),
+                                       prefixes, counter) for p in todo}
+        for name, future in futures.items():
+            try:
+                done.append(future.result())
+            except K8sError as exc:
+                errors[name] = str(exc)
+    return done, errors
+
+
+# -- entry point ----------------------------------------------------------------------------
+def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool) -> Dict[str, Any]:
+    """Converge every declared node's labels and taints; return the module result."""
+    prefixes = list(params.get("managed_prefixes") or DEFAULT_MANAGED_PREFIXES)
+    desired = validate_nodes(params.get("nodes") or {}, prefixes)
+    parallelism = int(params.get("parallelism") or 8)
+    if parallelism < 1:
+        raise ValidationError("parallelism: must be 1 or more")
+    declared = params.get("declared_nodes")
+    if declared is None:
+        declared = list(desired)
+    counter = RequestCounter()
+    counter.add()
+    live = client.list(NODES).get("items") or []
+    plan = plan_all(live, desired, declared, prefixes, bool(params.get("prune_undeclared_nodes")))
+    result: Dict[str, Any] = {
+        "changed": False, "changed_nodes": {}, "missing_nodes": plan.missing,
+        "undeclared_managed_nodes": plan.undeclared_managed,
+    }
+    warnings: List[str] = []
+    if plan.missing:
+        text = (f"{len(plan.missing)} declared node(s) not found in the cluster: "
+                f"{', '.join(plan.missing)}")
+        if params.get("missing_nodes", "warn") == "fail":
+            result["api_requests"] = counter.count
+            result["_fail_msg"] = text + " (missing_nodes=fail; nothing was changed)"
+            return result
+        warnings.append(text)
+    if plan.undeclared_managed and not params.get("prune_undeclared_nodes"):
+        warnings.append(f"{len(plan.undeclared_managed)} node(s) not in declared_nodes carry managed labels "
+                        f"or taints and were left alone (prune_undeclared_nodes=false): "
+                        f"{', '.join(plan.undeclared_managed)}")
+    errors: Dict[str, str] = {}
+    if check_mode:
+        applied = [p for p in plan.nodes if p.patch is not None]
+    else:
+        applied, errors = apply_plans(client, plan.nodes, desired, prefixes, parallelism, counter)
+    applied = [p for p in applied if p.change]
+    result["changed"] = bool(applied)
+    result["changed_nodes"] = {p.name: p.change for p in sorted(applied, key=lambda p: p.name)}
+    result["api_requests"] = counter.count
+    if want_diff:
+        result["diff"] = [{"before_header": f"node/{p.name}", "after_header": f"node/{p.name}",
+                           "before": p.before, "after": p.after} for p in applied]
+    if warnings:
+        result["warnings"] = warnings
+    if errors:
+        result["_fail_msg"] = "patching failed for node(s): " + "; ".join(
+            f"{name}: {msg}" for name, msg in sorted(errors.items()))
+    return result

@@ -1,0 +1,329 @@
+"""k8s_node_labels logic: managed set, plans, patches, validation, request counts."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+import pytest
+
+from ansible_collections.ecoeco.gitops.plugins.module_utils import node_labels as nl
+from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import NODES, K8sError
+
+PREFIXES = ["node.ecoeco.io/"]
+
+
+def node(name, labels=None, annotations=None, taints=None, rv="10"):
+    obj = {"metadata": {"name": name, "resourceVersion": rv, "labels": dict(labels or {})}, "spec": {}}
+    if annotations:
+        obj["metadata"]["annotations"] = dict(annotations)
+    if taints:
+        obj["spec"]["taints"] = [dict(t) for t in taints]
+    return obj
+
+
+def _merge_patch(target, patch):
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict):
+            sub = target.get(key)
+            if not isinstance(sub, dict):
+                sub = target[key] = {}
+            _merge_patch(sub, value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+class FakeNodes:
+    """Nodes behind LIST/GET/merge PATCH with resourceVersion preconditions."""
+
+    def __init__(self, *nodes):
+        self.nodes = {n["metadata"]["name"]: copy.deepcopy(n) for n in nodes}
+        self.requests = []
+        self.lock = threading.Lock()
+        self.conflict_once = set()
+
+    def list(self, ref, namespace=None, label_selector=None, field_selector=None):
+        assert ref == NODES
+        self.requests.append(("LIST",))
+        return {"items": copy.deepcopy(list(self.nodes.values()))}
+
+    def get(self, ref, name, namespace=None):
+        self.requests.append(("GET", name))
+        return copy.deepcopy(self.nodes.get(name))
+
+    def merge_patch(self, ref, name, patch, namespace=None, dry_run=False):
+        with self.lock:
+            self.requests.append(("PATCH", name, copy.deepcopy(patch)))
+            obj = self.nodes[name]
+            if name in self.conflict_once:
+                self.conflict_once.discard(name)
+                obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+            want_rv = patch.get("metadata", {}).get("resourceVersion")
+            if want_rv and want_rv != obj["metadata"]["resourceVersion"]:
+                raise K8sError("conflict", 409)
+            body = copy.deepcopy(patch)
+            body["metadata"].pop("resourceVersion", None)
+            _merge_patch(obj, body)
+            obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+            return copy.deepcopy(obj)
+
+    def patches(self):
+        return [r for r in self.requests if r[0] == "PATCH"]
+
+
+def params(nodes, **over):
+    base = {"nodes": nodes, "managed_prefixes": list(PREFIXES), "declared_nodes": None,
+            "prune_undeclared_nodes": False, "parallelism": 4, "missing_nodes": "warn"}
+    base.update(over)
+    return base
+
+
+DB_TAINT = {"key": "dedicated", "value": "database", "effect": "NoSchedule"}
+
+
+# -- validation --------------------------------------------------------------------------
+@pytest.mark.parametrize("nodes, needle", [
+    ({"db-1": {"taints": [{"key": "dedicated", "effect": "NoBlah"}]}}, "nodes.db-1.taints[0] (key dedicated): effect 'NoBlah'"),
+    ({"db-1": {"labels": {"bad key": "x"}}}, "nodes.db-1.labels (key bad key)"),
+    ({"db-1": {"labels": {"workload": "no spaces"}}}, "nodes.db-1.labels (key workload): value 'no spaces'"),
+    ({"db-1": {"labels": {"a/b/c": "x"}}}, "nodes.db-1.labels (key a/b/c)"),
+    ({"db-1": {"labels": {"workload": "x" * 64}}}, "longer than 63"),
+    ({"Bad_Node": {}}, "nodes: node name 'Bad_Node'"),
+    ({"db-1": {"lables": {}}}, "nodes.db-1: unknown field(s) lables"),
+    ({"db-1": {"taints": [DB_TAINT, DB_TAINT]}}, "duplicate key and effect NoSchedule"),
+    ({"db-1": {"taints": [{"value": "x", "effect": "NoSchedule"}]}}, "nodes.db-1.taints[0]: key is required"),
+])
+def test_validation_names_node_and_key(nodes, needle):
+    with pytest.raises(ValidationError) as exc:
+        nl.validate_nodes(nodes, PREFIXES)
+    assert needle in str(exc.value)
+
+
+def test_bad_entry_changes_nothing_and_makes_no_request():
+    api = FakeNodes(node("db-1"), node("api-1"))
+    nodes = {"api-1": {"labels": {"workload": "api"}},
+             "db-1": {"taints": [{"key": "dedicated", "effect": "Nope"}]}}
+    with pytest.raises(ValidationError, match="nothing was changed"):
+        nl.run(api, params(nodes), check_mode=False, want_diff=False)
+    assert api.requests == []
+
+
+def test_label_values_from_yaml_scalars():
+    desired = nl.validate_nodes({"gpu-1": {"labels": {"gpu": True, "cores": 8, "empty": None}}}, PREFIXES)
+    assert desired["gpu-1"].labels == {"gpu": "true", "cores": "8", "empty": ""}
+
+
+# -- managed set and plans ---------------------------------------------------------------
+def want(labels=None, taints=None):
+    return nl.DesiredNode(labels=dict(labels or {}), taints=[dict(t) for t in taints or []])
+
+
+def test_first_apply_records_plain_keys_and_patches_labels_taints():
+    live = node("db-1", labels={"kubernetes.io/hostname": "db-1"},
+                taints=[{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}])
+    plan = nl.plan_node(live, want({"workload": "database", "node.ecoeco.io/tier": "data"}, [DB_TAINT]), PREFIXES)
+    assert plan.patch == {
+        "metadata": {
+            "resourceVersion": "10",
+            "labels": {"workload": "database", "node.ecoeco.io/tier": "data"},
+            "annotations": {nl.MANAGED_LABELS_ANNOTATION: "workload", nl.MANAGED_TAINTS_ANNOTATION: "dedicated"},
+        },
+        "spec": {"taints": [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}, DB_TAINT]},
+    }
+    assert plan.change["labels"]["added"] == {"workload": "database", "node.ecoeco.io/tier": "data"}
+    assert plan.change["taints"] == {"added": [DB_TAINT], "removed": []}
+    assert plan.after["labels"]["kubernetes.io/hostname"] == "db-1"
+
+
+def test_converged_node_needs_no_patch():
+    live = node("db-1", labels={"workload": "database", "node.ecoeco.io/tier": "data", "foreign": "x"},
+                annotations={nl.MANAGED_LABELS_ANNOTATION: "workload", nl.MANAGED_TAINTS_ANNOTATION: "dedicated"},
+                taints=[{"key": "other", "effect": "NoExecute", "timeAdded": "t"}, DB_TAINT])
+    plan = nl.plan_node(live, want({"workload": "database", "node.ecoeco.io/tier": "data"}, [DB_TAINT]), PREFIXES)
+    assert plan.patch is None and plan.change == {}
+
+
+def test_undeclared_recorded_and_prefixed_labels_are_removed_foreign_untouched():
+    live = node("db-1", labels={"workload": "database", "node.ecoeco.io/old": "1", "team": "x", "zone": "a"},
+                annotations={nl.MANAGED_LABELS_ANNOTATION: "workload,zone"})
+    plan = nl.plan_node(live, want({"zone": "a"}), PREFIXES)
+    assert plan.patch["metadata"]["labels"] == {"workload": None, "node.ecoeco.io/old": None}
+    assert plan.patch["metadata"]["annotations"] == {nl.MANAGED_LABELS_ANNOTATION: "zone"}
+    assert plan.change["labels"]["removed"] == ["node.ecoeco.io/old", "workload"]
+    assert plan.after["labels"] == {"team": "x", "zone": "a"}
+
+
+def test_unmanaged_taints_are_kept_and_managed_removed():
+    foreign = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": "t"}
+    live = node("db-1", annotations={nl.MANAGED_TAINTS_ANNOTATION: "dedicated"},
+                taints=[foreign, DB_TAINT, {"key": "node.ecoeco.io/drain", "effect": "NoExecute"}])
+    plan = nl.plan_node(live, want(), PREFIXES)
+    assert plan.patch["spec"] == {"taints": [foreign]}
+    assert plan.patch["metadata"]["annotations"] == {nl.MANAGED_TAINTS_ANNOTATION: None}
+    assert len(plan.change["taints"]["removed"]) == 2
+
+
+def test_all_taints_removed_clears_the_field():
+    live = node("db-1", annotations={nl.MANAGED_TAINTS_ANNOTATION: "dedicated"}, taints=[DB_TAINT])
+    plan = nl.plan_node(live, want(), PREFIXES)
+    assert plan.patch["spec"] == {"taints": None}
+
+
+def test_changed_taint_value_and_label_value():
+    live = node("db-1", labels={"workload": "db"}, annotations={nl.MANAGED_LABELS_ANNOTATION: "workload",
+                                                                 nl.MANAGED_TAINTS_ANNOTATION: "dedicated"},
+                taints=[{"key": "dedicated", "value": "old", "effect": "NoSchedule"}])
+    plan = nl.plan_node(live, want({"workload": "database"}, [DB_TAINT]), PREFIXES)
+    assert plan.change["labels"]["changed"] == {"workload": {"before": "db", "after": "database"}}
+    assert plan.change["taints"]["added"] == [DB_TAINT]
+    assert plan.patch["spec"]["taints"] == [DB_TAINT]
+    assert "annotations" not in plan.patch["metadata"]
+
+
+def test_taking_over_a_foreign_label_with_same_value_only_records_it():
+    live = node("db-1", labels={"workload": "database"})
+    plan = nl.plan_node(live, want({"workload": "database"}), PREFIXES)
+    assert plan.patch == {"metadata": {"resourceVersion": "10",
+                                       "annotations": {nl.MANAGED_LABELS_ANNOTATION: "workload"}}}
+    assert "labels" not in plan.change and plan.change["ownership"]
+
+
+def test_plan_all_classifies_missing_and_undeclared():
+    live = [node("db-1"), node("old-1", labels={"node.ecoeco.io/x": "1"}),
+            node("old-2", annotations={nl.MANAGED_LABELS_ANNOTATION: "workload"}),
+            node("limited-1", labels={"node.ecoeco.io/x": "1"}), node("plain")]
+    desired = {"db-1": want({"a": "b"}), "ghost": want({"a": "b"})}
+    plan = nl.plan_all(live, desired, ["db-1", "ghost", "limited-1"], PREFIXES, prune_undeclared=False)
+    assert plan.missing == ["ghost"]
+    assert plan.undeclared_managed == ["old-1", "old-2"]
+    assert [p.name for p in plan.nodes] == ["db-1"]
+    pruned = nl.plan_all(live, desired, ["db-1", "ghost", "limited-1"], PREFIXES, prune_undeclared=True)
+    assert [p.name for p in pruned.nodes] == ["db-1", "old-1", "old-2"]
+
+
+# -- run: request counts, check mode, diff -------------------------------------------------
+def cluster(n=20):
+    return FakeNodes(*[node(f"w-{i}", labels={"kubernetes.io/hostname": f"w-{i}"}) for i in range(n)])
+
+
+def inventory(n=20):
+    return {f"w-{i}": {"labels": {"workload": "api" if i % 2 else "database", "node.ecoeco.io/idx": str(i)},
+                       "taints": [DB_TAINT] if i % 2 == 0 else []} for i in range(n)}
+
+
+def test_first_run_patches_each_node_once_then_noop_is_one_request():
+    api = cluster()
+    first = nl.run(api, params(inventory()), check_mode=False, want_diff=False)
+    assert first["changed"] is True and len(first["changed_nodes"]) == 20
+    assert first["api_requests"] == 21 == len(api.requests)
+    assert sorted(r[1] for r in api.patches()) == sorted(f"w-{i}" for i in range(20))
+    api.requests.clear()
+    second = nl.run(api, params(inventory()), check_mode=False, want_diff=False)
+    assert second["changed"] is False and second["changed_nodes"] == {}
+    assert second["api_requests"] == 1 and api.requests == [("LIST",)]
+
+
+def test_only_differing_nodes_are_patched():
+    api = cluster()
+    nl.run(api, params(inventory()), check_mode=False, want_diff=False)
+    api.requests.clear()
+    inv = inventory()
+    inv["w-3"]["labels"]["workload"] = "cache"
+    del inv["w-4"]["labels"]["workload"]
+    result = nl.run(api, params(inv), check_mode=False, want_diff=True)
+    assert sorted(result["changed_nodes"]) == ["w-3", "w-4"]
+    assert result["api_requests"] == 3
+    assert "workload" not in api.nodes["w-4"]["metadata"]["labels"]
+    assert result["changed_nodes"]["w-4"]["labels"]["removed"] == ["workload"]
+    assert {d["before_header"] for d in result["diff"]} == {"node/w-3", "node/w-4"}
+    d3 = [d for d in result["diff"] if d["before_header"] == "node/w-3"][0]
+    assert d3["before"]["labels"]["workload"] == "api" and d3["after"]["labels"]["workload"] == "cache"
+
+
+def test_check_mode_makes_only_the_list_request():
+    api = cluster(5)
+    before = copy.deepcopy(api.nodes)
+    result = nl.run(api, params(inventory(5)), check_mode=True, want_diff=True)
+    assert result["changed"] is True and len(result["changed_nodes"]) == 5
+    assert api.requests == [("LIST",)] and result["api_requests"] == 1
+    assert api.nodes == before
+    assert len(result["diff"]) == 5
+
+
+def test_conflict_rereads_and_replans():
+    api = cluster(3)
+    api.conflict_once.add("w-1")
+    result = nl.run(api, params(inventory(3)), check_mode=False, want_diff=False)
+    assert result["changed"] is True and "_fail_msg" not in result
+    assert result["api_requests"] == 1 + 3 + 2  # LIST, 3 PATCH, then GET + PATCH for w-1
+    assert api.nodes["w-1"]["metadata"]["labels"]["workload"] == "api"
+
+
+def test_patch_error_is_reported_per_node():
+    api = cluster(2)
+    real = api.merge_patch
+
+    def failing(ref, name, patch, namespace=None, dry_run=False):
+        if name == "w-1":
+            raise K8sError("PATCH /api/v1/nodes/w-1: 403 forbidden", 403)
+        return real(ref, name, patch, namespace, dry_run)
+    api.merge_patch = failing
+    result = nl.run(api, params(inventory(2)), check_mode=False, want_diff=False)
+    assert "w-1: PATCH /api/v1/nodes/w-1: 403 forbidden" in result["_fail_msg"]
+    assert list(result["changed_nodes"]) == ["w-0"]
+
+
+def test_missing_nodes_warn_or_fail_before_any_patch():
+    api = cluster(2)
+    inv = inventory(2)
+    inv["w-99"] = {"labels": {"workload": "api"}}
+    warned = nl.run(api, params(inv), check_mode=False, want_diff=False)
+    assert warned["missing_nodes"] == ["w-99"] and "w-99" in warned["warnings"][0]
+    api = cluster(2)
+    failed = nl.run(api, params(inv, missing_nodes="fail"), check_mode=False, want_diff=False)
+    assert "w-99" in failed["_fail_msg"] and api.patches() == []
+
+
+def test_undeclared_nodes_left_alone_unless_pruned():
+    api = FakeNodes(node("w-0"), node("gone", labels={"node.ecoeco.io/idx": "9", "workload": "db", "x": "y"},
+                                       annotations={nl.MANAGED_LABELS_ANNOTATION: "workload"}))
+    inv = {"w-0": {"labels": {"workload": "api"}}}
+    result = nl.run(api, params(inv), check_mode=False, want_diff=False)
+    assert result["undeclared_managed_nodes"] == ["gone"] and "gone" not in result["changed_nodes"]
+    assert "prune_undeclared_nodes=false" in result["warnings"][0]
+    pruned = nl.run(api, params(inv, prune_undeclared_nodes=True), check_mode=False, want_diff=False)
+    assert pruned["changed_nodes"]["gone"]["labels"]["removed"] == ["node.ecoeco.io/idx", "workload"]
+    assert api.nodes["gone"]["metadata"]["labels"] == {"x": "y"}
+    assert nl.MANAGED_LABELS_ANNOTATION not in api.nodes["gone"]["metadata"].get("annotations", {})
+
+
+def test_declared_nodes_outside_the_run_are_not_undeclared():
+    api = FakeNodes(node("w-0"), node("w-1", labels={"node.ecoeco.io/idx": "1"}))
+    result = nl.run(api, params({"w-0": {"labels": {"a": "b"}}}, declared_nodes=["w-0", "w-1"]),
+                    check_mode=False, want_diff=False)
+    assert result["undeclared_managed_nodes"] == [] and "warnings" not in result
+
+
+def test_parallelism_is_bounded():
+    api = cluster(30)
+    active = {"now": 0, "max": 0}
+    real = api.merge_patch
+    gate = threading.Lock()
+
+    def tracking(*args, **kwargs):
+        with gate:
+            active["now"] += 1
+            active["max"] = max(active["max"], active["now"])
+        try:
+            import time
+            time.sleep(0.005)
+            return real(*args, **kwargs)
+        finally:
+            with gate:
+                active["now"] -= 1
+    api.merge_patch = tracking
+    nl.run(api, params(inventory(30), parallelism=3), check_mode=False, want_diff=False)
+    assert 1 <= active["max"] <= 3
