@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ecoeco.gitops contributors
+# Apache License 2.0 (see LICENSE)
+"""Explain why an app is not ready, down to the object that blocks it.
+
+Runs only once a wave has failed or timed out (it costs requests): reads the
+app's ``status.resources`` and, for a workload that is not healthy, GETs it
+and LISTs its pods to say which pod waits and why ("pod pg-0 Pending - 0/14
+nodes are available: ..."), including the StatefulSet that keeps a Pending
+pod of an old revision, which Kubernetes never replaces by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Mapping, Optional
+
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import (
+    AppKey,
+    child_app_keys,
+    display_name,
+)
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import PODS, K8sError, ResourceRef
+
+WORKLOADS = {
+    "StatefulSet": ResourceRef("apps", "v1", "statefulsets"),
+    "Deployment": ResourceRef("apps", "v1", "deployments"),
+    "DaemonSet": ResourceRef("apps", "v1", "daemonsets"),
+}
+NOT_HEALTHY = ("Degraded", "Progressing", "Missing", "Unknown", "Suspended")
+MAX_WORKLOADS_PER_APP = 3
+MAX_PODS_PER_WORKLOAD = 3
+
+
+def unhealthy_resources(app: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    """Entries of ``status.resources`` whose health is not Healthy or whose sync is not Synced."""
+    out = []
+    for res in (app.get("status") or {}).get("resources") or []:
+        health = (res.get("health") or {}).get("status")
+        if health in NOT_HEALTHY or res.get("status") not in (None, "Synced"):
+            out.append(res)
+    return out
+
+
+def describe_resource(res: Mapping[str, Any]) -> str:
+    health = res.get("health") or {}
+    where = f"{res.get('namespace')}/{res.get('name')}" if res.get("namespace") else res.get("name")
+    text = f"{res.get('kind')} {where}"
+    bits = [b for b in (res.get("status"), health.get("status")) if b]
+    if bits:
+        text += " " + "/".join(bits)
+    if health.get("message"):
+        text += f" ({health['message']})"
+    return text
+
+
+def _ready(kind: str, obj: Mapping[str, Any]) -> str:
+    status = obj.get("status") or {}
+    if kind == "DaemonSet":
+        return f"{status.get('numberReady', 0)}/{status.get('desiredNumberScheduled', 0)} ready"
+    desired = (obj.get("spec") or {}).get("replicas", 1)
+    return f"{status.get('readyReplicas', 0)}/{desired} ready"
+
+
+def _selector(obj: Mapping[str, Any]) -> Optional[str]:
+    labels = (((obj.get("spec") or {}).get("selector") or {}).get("matchLabels")) or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
+
+
+def _pod_problem(pod: Mapping[str, Any]) -> Optional[str]:
+    """Why a pod is not ready, or None when it is."""
+    status = pod.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    phase = status.get("phase", "Unknown")
+    if phase == "Pending":
+        sched = conditions.get("PodScheduled") or {}
+        if sched.get("status") == "False":
+            return f"Pending - {sched.get('message') or sched.get('reason') or 'not scheduled'}"
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason"):
+            msg = f" ({waiting['message']})" if waiting.get("message") else ""
+            return f"{phase} - container {cs.get('name')} {waiting['reason']}{msg}"
+    if phase in ("Failed", "Unknown"):
+        return f"{phase} - {status.get('message') or status.get('reason') or ''}".rstrip(" -")
+    if (conditions.get("Ready") or {}).get("status") != "True":
+        return f"{phase}, not ready"
+    return None
+
+
+def diagnose_workload(client: Any, kind: str, namespace: str, name: str) -> str:
+    """``StatefulSet data/pg 0/1 ready, pod pg-0 Pending - 0/14 nodes ...`` from one GET and one LIST."""
+    obj = client.get(WORKLOADS[kind], name, namespace)
+    if obj is None:
+        return f"{kind} {namespace}/{name} does not exist"
+    text = f"{kind} {namespace}/{name} {_ready(kind, obj)}"
+    selector = _selector(obj)
+    if not selector:
+        return text
+    pods = client.list(PODS, namespace, label_selector=selector).get("items") or []
+    status = obj.get("status") or {}
+    update_rev = status.get("updateRevision")
+    rolling = kind == "StatefulSet" and update_rev and status.get("currentRevision") != update_rev
+    shown = 0
+    for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name", "")):
+        problem = _pod_problem(pod)
+        if not problem or shown >= MAX_PODS_PER_WORKLOAD:
+            continue
+        shown += 1
+        pod_name = (pod.get("metadata") or {}).get("name")
+        text += f", pod {pod_name} {problem}"
+        pod_rev = ((pod.get("metadata") or {}).get("labels") or {}).get("controller-revision-hash")
+        if rolling and pod_rev and pod_rev != update_rev and problem.startswith("Pending"):
+            text += (f"; pod {pod_name} is of the old revision {pod_rev} (update revision {update_rev}): "
+                     "Kubernetes will not replace a Pending pod of a StatefulSet - delete the pod "
+                     f"(kubectl -n {namespace} delete pod {pod_name})")
+    return text
+
+
+def diagnose_app(client: Any, app: Optional[Mapping[str, Any]], index: Mapping[AppKey, Mapping[str, Any]],
+                 home_ns: str, depth: int = 0) -> List[str]:
+    """Lines that explain one app: conditions, operation, failing resources and their pods."""
+    if app is None:
+        return ["the Application does not exist yet (Argo CD creates it when the earlier waves are healthy)"]
+    status = app.get("status") or {}
+    lines: List[str] = []
+    for cond in status.get("conditions") or []:
+        lines.append(f"condition {cond.get('type')}: {cond.get('message', '')}".rstrip(": "))
+    op = status.get("operationState") or {}
+    if op.get("phase") and op.get("phase") != "Succeeded":
+        lines.append(f"operation {op['phase']}: {op.get('message', '')}".rstrip(": "))
+    workloads = 0
+    for res in unhealthy_resources(app):
+        if res.get("kind") == "Application":
+            continue
+        lines.append(describe_resource(res))
+        kind = res.get("kind")
+        health = (res.get("health") or {}).get("status")
+        if kind in WORKLOADS and health in ("Degraded", "Progressing") and workloads < MAX_WORKLOADS_PER_APP:
+            workloads += 1
+            try:
+                lines.append(diagnose_workload(client, kind, res.get("namespace") or "", res.get("name", "")))
+            except K8sError as exc:
+                lines.append(f"cannot read {kind} {res.get('namespace')}/{res.get('name')}: {exc}")
+    if depth < 2:
+        for child_key, _wave in child_app_keys(app):
+            child = index.get(child_key)
+            child_lines = diagnose_app(client, child, index, home_ns, depth + 1) if child is not None else []
+            if child is None or child_lines:
+                name = display_name(child_key, home_ns)
+                for line in child_lines or ["not created yet"]:
+                    lines.append(f"child app {name}: {line}")
+    return lines

@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ecoeco.gitops contributors
+# Apache License 2.0 (see LICENSE)
+"""``argocd_sync_waves``: verify an App-of-Apps wave by wave, from one LIST and a WATCH.
+
+Requests: one GET of argocd-cm, one LIST of Applications, then one WATCH per
+stream (resumed when the server ends it); a merge PATCH per hard refresh;
+GETs/LISTs for the diagnosis only after a failure.  Never a GET per app while
+waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, Callable, Dict, List, Optional
+
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.app_watch import ApplicationWatch, CountingClient
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import (
+    REFRESH_ANNOTATION,
+    AppKey,
+    display_name,
+)
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.diagnose import diagnose_app
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.health_check import GATING, read_health_check
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.report import (
+    failing_apps_text,
+    format_table,
+    wave_entries,
+)
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.waves import Outcome, WaveTracker, _utcnow
+from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS
+
+MAX_DIAGNOSED_APPS = 5
+_LABEL_SELECTOR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=!,() ")
+
+
+def validate(params: Dict[str, Any]) -> None:
+    """Checks the argument spec cannot express; messages name the option."""
+    if not params.get("root_app") and not params.get("label_selector"):
+        raise ValidationError("one of root_app or label_selector is required")
+    if not (params.get("namespace") or "").strip():
+        raise ValidationError("namespace must not be empty")
+    for opt in ("wave_timeout", "timeout"):
+        if params.get(opt) is None or params[opt] <= 0:
+            raise ValidationError(f"{opt} must be a positive number of seconds, got {params.get(opt)!r}")
+    if params["wave_timeout"] > params["timeout"]:
+        raise ValidationError(f"wave_timeout ({params['wave_timeout']}) must not exceed timeout "
+                              f"({params['timeout']})")
+    selector = params.get("label_selector")
+    if selector is not None and (not selector.strip() or set(selector) - _LABEL_SELECTOR_CHARS):
+        raise ValidationError(f"label_selector {selector!r} is not a Kubernetes label selector")
+    if params.get("target_revision") is not None and not params["target_revision"].strip():
+        raise ValidationError("target_revision must not be empty when given")
+    for name in params.get("expected_apps") or []:
+        if not name or name.count("/") > 1:
+            raise ValidationError(f"expected_apps: {name!r} is not an app name or namespace/name")
+
+
+def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = False,
+                      clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                      wall_clock: Callable[[], datetime] = _utcnow) -> Dict[str, Any]:
+    """Run the verification and return the module result (``_fail_msg`` set on failure)."""
+    validate(params)
+    counting = CountingClient(client)
+    ns = params["namespace"]
+    warnings: List[str] = []
+
+    health_check, warning = read_health_check(counting, ns)
+    if warning:
+        if params.get("require_health_check") and health_check != GATING:
+            return {"changed": False, "health_check": health_check, "api_requests": counting.requests,
+                    "_fail_msg": f"require_health_check: {warning}"}
+        warnings.append(warning)
+
+    watch = ApplicationWatch(counting, ns, params.get("label_selector"), clock=clock, sleep=sleep)
+    tracker = WaveTracker(
+        ns, params.get("root_app"), expected_apps=tuple(params.get("expected_apps") or ()),
+        target_revision=params.get("target_revision"), wave_timeout=params["wave_timeout"],
+        timeout=params["timeout"], hard_refresh_on_error=bool(params.get("hard_refresh_on_error")) and not check_mode,
+        check_root_revision=params.get("check_root_revision", True), clock=clock, wall_clock=wall_clock)
+    watch.relist()
+    outcome = tracker.update(watch.index)
+    refreshed: List[str] = []
+
+    if not check_mode:
+        while outcome.phase == "waiting":
+            for key in outcome.refresh:
+                _hard_refresh(counting, key, tracker)
+                refreshed.append(display_name(key, ns))
+            left = tracker.remaining()
+            if left <= 0:
+                outcome = tracker.timed_out()
+                break
+            if watch.wait_for_change(left) or outcome.refresh:
+                outcome = tracker.update(watch.index)
+        watch.close()
+
+    result: Dict[str, Any] = {
+        "changed": bool(refreshed),
+        "refreshed": refreshed,
+        "health_check": health_check,
+        "ordering_violations": list(tracker.violations),
+        "watch": {"relists": watch.relists, "resumes": watch.resumes, "reconnects": watch.reconnects},
+    }
+    if tracker.violations:
+        warnings.extend(tracker.violations)
+    if outcome.phase == "failed" and not check_mode:
+        result["_fail_msg"] = _failure_message(counting, outcome, watch, tracker, health_check)
+    elif check_mode and outcome.phase != "done":
+        result["msg"] = f"check mode, current state: {outcome.message}"
+    else:
+        result["msg"] = outcome.message
+    waves = wave_entries(tracker)
+    result.update({
+        "waves": waves,
+        "report": format_table(waves),
+        "elapsed": round(tracker.elapsed(), 3),
+        "api_requests": counting.requests,
+        "warnings_list": warnings,
+    })
+    return result
+
+
+def _hard_refresh(client: Any, key: AppKey, tracker: WaveTracker) -> None:
+    patched = client.merge_patch(APPLICATIONS, key[1],
+                                 {"metadata": {"annotations": {REFRESH_ANNOTATION: "hard"}}}, key[0])
+    tracker.refresh_sent(key, ((patched or {}).get("metadata") or {}).get("resourceVersion", ""))
+
+
+def _failure_message(client: Any, outcome: Outcome, watch: ApplicationWatch, tracker: WaveTracker,
+                     health_check: str) -> str:
+    """The outcome, with the object-level diagnosis of the failing apps (costs a few requests)."""
+    msg = outcome.message
+    diagnoses = {}
+    for key in outcome.failing_apps[:MAX_DIAGNOSED_APPS]:
+        diagnoses[key] = diagnose_app(client, watch.index.get(key), watch.index, tracker.namespace)
+    detail = failing_apps_text(outcome.failing_apps, diagnoses, tracker.namespace)
+    if detail:
+        msg += f" || diagnosis: {detail}"
+    if watch.last_error:
+        msg += f" || last API error: {watch.last_error}"
+    if tracker.violations:
+        msg += " || " + "; ".join(tracker.violations)
+    if health_check != GATING:
+        msg += f" || health check in argocd-cm: {health_check} (Argo CD does not gate waves fully)"
+    return msg

@@ -1,0 +1,352 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ecoeco.gitops contributors
+# Apache License 2.0 (see LICENSE)
+"""The wave-by-wave verdict over a changing set of Applications.
+
+``WaveTracker.update(index)`` takes the latest copy of every Application (from
+a LIST plus WATCH events), re-discovers the root's children, judges each app,
+and moves through the waves lowest first.  It does no I/O and reads time only
+from the clocks it is given, so it is driven the same way by the module and by
+unit tests with a fake clock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import (
+    ERROR,
+    OK,
+    REFRESH_ANNOTATION,
+    AppKey,
+    AppState,
+    child_app_keys,
+    display_name,
+    error_conditions,
+    evaluate,
+    key_of,
+    meta,
+    parse_time,
+    stale_comparison,
+    target_revision_of,
+    tracks_to,
+    wave_of,
+)
+
+Index = Mapping[AppKey, Mapping]
+
+
+def group_by_wave(members: Mapping[AppKey, int]) -> List[Tuple[int, List[AppKey]]]:
+    """``[(wave, [keys sorted by name]), ...]`` lowest wave first."""
+    waves: Dict[int, List[AppKey]] = {}
+    for key, wave in members.items():
+        waves.setdefault(wave, []).append(key)
+    return [(w, sorted(waves[w], key=lambda k: (k[1], k[0]))) for w in sorted(waves)]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(value: Optional[datetime]) -> Optional[str]:
+    """RFC 3339 in UTC, with milliseconds when the time has a fraction."""
+    if value is None:
+        return None
+    value = value.astimezone(timezone.utc)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{value.microsecond // 1000:03d}Z" if value.microsecond else "Z")
+
+
+@dataclass
+class WaveRecord:
+    """Progress of one wave."""
+
+    wave: int
+    members: List[AppKey] = field(default_factory=list)
+    started: Optional[float] = None      # monotonic, when it became the wave being waited on
+    completed: Optional[float] = None    # monotonic, when all members passed
+    detected_at: Optional[datetime] = None
+
+
+@dataclass
+class Outcome:
+    """What the driver does next."""
+
+    phase: str                               # "waiting" | "done" | "failed"
+    message: str = ""
+    failing_wave: Optional[int] = None
+    failing_apps: List[AppKey] = field(default_factory=list)
+    refresh: List[AppKey] = field(default_factory=list)
+
+
+@dataclass
+class _BadInterval:
+    start: datetime
+    end: Optional[datetime]
+    state: str
+
+
+class WaveTracker:
+    """Discover children, judge them, and walk the waves in order."""
+
+    def __init__(self, namespace: str, root: Optional[str] = None, *,
+                 expected_apps: Tuple[str, ...] = (), target_revision: Optional[str] = None,
+                 wave_timeout: float = 600, timeout: float = 1800,
+                 hard_refresh_on_error: bool = False, check_root_revision: bool = True,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], datetime] = _utcnow):
+        self.namespace = namespace
+        self.root_key: Optional[AppKey] = (namespace, root) if root else None
+        self.expected = [(namespace, n) if "/" not in n else tuple(n.split("/", 1)) for n in expected_apps]
+        self.target_revision = target_revision
+        self.wave_timeout = float(wave_timeout)
+        self.timeout = float(timeout)
+        self.hard_refresh = hard_refresh_on_error
+        self.check_root_revision = check_root_revision
+        self.clock = clock
+        self.wall = wall_clock
+        self.start = clock()
+        self.started_at = wall_clock()
+        self.states: Dict[AppKey, AppState] = {}
+        self.waves: Dict[int, WaveRecord] = {}
+        self.ok_at: Dict[AppKey, float] = {}
+        self.refreshed: Dict[AppKey, str] = {}   # key -> resourceVersion of our patch
+        self._refresh_seen: Set[AppKey] = set()
+        self.violations: List[str] = []
+        self._violation_pairs: Set[Tuple[AppKey, AppKey]] = set()
+        self._bad: Dict[AppKey, List[_BadInterval]] = {}
+        self._seen_op: Dict[AppKey, Optional[datetime]] = {}
+        self._seen_sync: Dict[AppKey, str] = {}
+        self.root_note = ""
+
+    # -- time ---------------------------------------------------------------
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def current_wave(self) -> Optional[WaveRecord]:
+        for wave in sorted(self.waves):
+            if self.waves[wave].completed is None:
+                return self.waves[wave]
+        return None
+
+    def remaining(self) -> float:
+        """Seconds until the first of the overall and the current wave's deadline."""
+        left = self.timeout - self.elapsed()
+        cur = self.current_wave()
+        if cur is not None and cur.started is not None:
+            left = min(left, self.wave_timeout - (self.clock() - cur.started))
+        return max(0.0, left)
+
+    # -- discovery ----------------------------------------------------------
+    def discover(self, index: Index) -> Tuple[Dict[AppKey, int], Optional[str]]:
+        """Children and their waves; the second value says why the list may be incomplete."""
+        members: Dict[AppKey, int] = {}
+        pending = None
+        if self.root_key:
+            root = index.get(self.root_key)
+            if root is None:
+                return members, f"root app {self.root_key[1]} does not exist in namespace {self.root_key[0]}"
+            for key, wave in child_app_keys(root):
+                members[key] = wave
+            for key, obj in index.items():
+                if key != self.root_key and tracks_to(obj, self.root_key):
+                    members.setdefault(key, 0)
+            stale = stale_comparison(root) if (root.get("status") or {}).get("sync") else "not compared yet"
+            if stale:
+                pending = f"root app {self.root_key[1]}: {stale}; its child list may be incomplete"
+        else:
+            members = {key: 0 for key in index}
+        for key in self.expected:
+            members.setdefault(tuple(key), 0)
+        for key in list(members):
+            if key in index:
+                members[key] = wave_of(index[key])
+        return members, pending
+
+    def _judge(self, key: AppKey, wave: int, index: Index, root_source: Tuple[str, str, str],
+               seen: Set[AppKey]) -> AppState:
+        obj = index.get(key)
+        kids = None
+        if obj is not None and key not in seen:
+            child_keys = child_app_keys(obj)
+            if child_keys:
+                seen = seen | {key}
+                kids = [self._judge(ck, cw if ck not in index else wave_of(index[ck]), index,
+                                    root_source, seen) for ck, cw in child_keys if ck not in seen]
+        return evaluate(obj, key, wave, expected_revision=self.target_revision,
+                        root_source=root_source, children=kids)
+
+    # -- the step -------------------------------------------------------------
+    def update(self, index: Index) -> Outcome:
+        """Re-judge everything from the latest objects and say what to do next."""
+        now = self.clock()
+        members, pending = self.discover(index)
+        if self.root_key and self.root_key not in index:
+            return Outcome("failed", pending or "root app missing")
+        root_source = ("", "", "")
+        if self.root_key and self.check_root_revision:
+            root_source = target_revision_of(index[self.root_key])
+        if self.root_key:
+            root_errors = error_conditions(index[self.root_key])
+            if root_errors:
+                text = "; ".join(f"{c.get('type')}: {c.get('message', '')}" for c in root_errors)
+                return Outcome("failed", f"root app {self.root_key[1]} cannot list its children: {text}")
+        self.root_note = pending or ""
+
+        for key, wave in members.items():
+            state = self._judge(key, wave, index, root_source, set())
+            self._track_state(key, state, index.get(key), now)
+            self.states[key] = state
+        for key in [k for k in self.states if k not in members]:
+            del self.states[key]
+        self._place_in_waves(members, now)
+        self._check_ordering(members)
+        return self._advance(index, now, pending)
+
+    def _track_state(self, key: AppKey, state: AppState, obj: Optional[Mapping], now: float) -> None:
+        intervals = self._bad.setdefault(key, [])
+        open_iv = intervals[-1] if intervals and intervals[-1].end is None else None
+        label = f"{state.sync}/{state.health}" + (f" ({state.conditions[0].split(':')[0]})" if state.conditions else "")
+        if state.ok:
+            if key not in self.ok_at or (open_iv is not None):
+                self.ok_at[key] = now - self.start
+            if open_iv is not None:
+                open_iv.end = self.wall()
+            return
+        self.ok_at.pop(key, None)
+        if open_iv is None:
+            intervals.append(_BadInterval(self._bad_since(obj, state), None, label))
+        else:
+            open_iv.state = label
+        state.bad_since = intervals[-1].start
+
+    def _bad_since(self, obj: Optional[Mapping], state: AppState) -> datetime:
+        """Earliest moment the app is known to have been in its current not-ready state."""
+        candidates: List[datetime] = [self.wall()]
+        if obj is not None:
+            status = obj.get("status") or {}
+            if not status:
+                created = parse_time(meta(obj).get("creationTimestamp"))
+                if created:
+                    candidates.append(created)
+            health = status.get("health") or {}
+            if health.get("status") and health.get("status") != "Healthy":
+                t = parse_time(health.get("lastTransitionTime"))
+                if t:
+                    candidates.append(t)
+            for cond in error_conditions(obj):
+                t = parse_time(cond.get("lastTransitionTime"))
+                if t:
+                    candidates.append(t)
+        return min(candidates)
+
+    def _place_in_waves(self, members: Mapping[AppKey, int], now: float) -> None:
+        grouped = dict(group_by_wave(members))
+        for wave, keys in grouped.items():
+            rec = self.waves.setdefault(wave, WaveRecord(wave))
+            if rec.completed is not None and any(k not in rec.members and not self.states[k].ok for k in keys):
+                rec.completed, rec.detected_at = None, None   # a new, unready member re-opens it
+            rec.members = keys
+        for wave in [w for w in self.waves if w not in grouped]:
+            del self.waves[wave]
+
+    def _check_ordering(self, members: Mapping[AppKey, int]) -> None:
+        """A later wave synced while an earlier one was not ready: Argo CD did not gate."""
+        for later, lwave in members.items():
+            st = self.states[later]
+            evidence: Optional[datetime] = None
+            if st.op_started and st.op_started != self._seen_op.get(later):
+                evidence = st.op_started
+            elif st.sync == "Synced" and self._seen_sync.get(later) not in (None, "Synced"):
+                evidence = self.wall()
+            self._seen_op[later] = st.op_started
+            self._seen_sync[later] = st.sync
+            if evidence is None:
+                continue
+            for earlier, ewave in members.items():
+                if ewave >= lwave or (later, earlier) in self._violation_pairs:
+                    continue
+                for iv in self._bad.get(earlier, []):
+                    if iv.start <= evidence and (iv.end is None or evidence < iv.end):
+                        self._violation_pairs.add((later, earlier))
+                        self.violations.append(
+                            f"ordering broken: wave {lwave} app {display_name(later, self.namespace)} synced at "
+                            f"{iso(evidence)} while wave {ewave} app {display_name(earlier, self.namespace)} "
+                            f"was {iv.state}")
+                        break
+
+    def _advance(self, index: Index, now: float, pending: Optional[str]) -> Outcome:
+        refresh: List[AppKey] = []
+        for wave in sorted(self.waves):
+            rec = self.waves[wave]
+            if rec.started is None:
+                rec.started = now
+            states = [self.states[k] for k in rec.members]
+            failing = [s for s in states if s.verdict == ERROR]
+            give_up = []
+            for s in failing:
+                if self.hard_refresh and s.exists:
+                    obj = index[s.key]
+                    if s.key not in self.refreshed:
+                        refresh.append(s.key)
+                        continue
+                    if not self._refresh_processed(s.key, obj):
+                        continue   # Argo CD has not processed our refresh yet: keep waiting
+                give_up.append(s)
+            if give_up:
+                return Outcome("failed", _fail_text(wave, give_up, self.namespace), wave,
+                               [s.key for s in give_up])
+            if rec.completed is None:
+                if all(s.ok for s in states):
+                    rec.completed = max([self.ok_at.get(s.key, now - self.start) for s in states] + [0.0]) + self.start
+                    rec.completed = min(rec.completed, now)
+                    rec.detected_at = self.wall()
+                    continue
+                return Outcome("waiting", f"wave {wave}: waiting for "
+                               + ", ".join(display_name(s.key, self.namespace) for s in states if not s.ok),
+                               wave, [s.key for s in states if not s.ok], refresh)
+        if pending:
+            return Outcome("waiting", pending, refresh=refresh)
+        return Outcome("done", "all waves are Synced and Healthy", refresh=refresh)
+
+    def refresh_sent(self, key: AppKey, resource_version: str) -> None:
+        """Record the hard refresh the driver patched onto ``key``."""
+        self.refreshed[key] = resource_version
+        self._refresh_seen.discard(key)
+
+    def _refresh_processed(self, key: AppKey, obj: Mapping) -> bool:
+        """True once Argo CD has removed our refresh annotation again."""
+        annotated = bool((meta(obj).get("annotations") or {}).get(REFRESH_ANNOTATION))
+        rv = meta(obj).get("resourceVersion", "")
+        if annotated:
+            self._refresh_seen.add(key)
+            return False
+        if key in self._refresh_seen:
+            return True
+        try:
+            return int(rv) > int(self.refreshed[key])
+        except (TypeError, ValueError):
+            return False
+
+    def timed_out(self) -> Outcome:
+        """The outcome once the wave's or the overall deadline has passed."""
+        cur = self.current_wave()
+        overall = self.elapsed() >= self.timeout
+        limit = f"overall timeout {self.timeout:.0f}s" if overall else f"wave timeout {self.wave_timeout:.0f}s"
+        if cur is None:
+            return Outcome("failed", f"{limit} reached: {self.root_note or 'children still unknown'}")
+        waiting = [self.states[k] for k in cur.members if not self.states[k].ok]
+        return Outcome("failed", f"{limit} reached; " + _fail_text(cur.wave, waiting, self.namespace),
+                       cur.wave, [s.key for s in waiting])
+
+
+def _fail_text(wave: int, states: List[AppState], home_ns: str) -> str:
+    parts = []
+    for s in states:
+        op = f", operation {s.operation}" if s.operation else ""
+        parts.append(f"wave {wave}, app {display_name(s.key, home_ns)}: sync {s.sync}, health {s.health}{op}"
+                     + (f" - {s.message}" if s.message else ""))
+    return "; ".join(parts)

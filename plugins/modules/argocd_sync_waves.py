@@ -1,0 +1,307 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) ecoeco.gitops contributors
+# Apache License 2.0 (see LICENSE)
+"""Wait wave by wave until every child Application of an App-of-Apps is Synced and Healthy."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: argocd_sync_waves
+short_description: Verify an Argo CD App-of-Apps wave by wave (Synced and Healthy, in order)
+version_added: "0.1.0"
+description:
+  - Discovers the child C(Application)s of a root App-of-Apps (or the Applications that match a label selector),
+    groups them by the annotation C(argocd.argoproj.io/sync-wave) (missing means 0, negative waves allowed) and waits
+    wave by wave, lowest first, until every app of the wave passes.
+  - An app passes only when it is C(Synced) with a comparison that matches its current spec (a stale
+    C(status.sync.comparedTo) does not count), on the revision the root tracks (see O(check_root_revision) and
+    O(target_revision)), C(Healthy), with no error condition (C(ComparisonError), C(InvalidSpecError), ...) and no
+    running or failed operation. Health alone never counts, and the root's own status is never trusted.
+  - The children are the C(Application) entries of the root's C(status.resources), including those Argo CD has not
+    created yet (status C(Missing)), plus any Application whose C(argocd.argoproj.io/tracking-id) annotation or
+    C(app.kubernetes.io/instance) label names the root. They are re-discovered on every change, so apps that Argo CD
+    creates only after an earlier wave is healthy are waited for too (unlike C(argocd app wait -l)).
+  - A nested App-of-Apps (a child that manages Applications itself) is judged by its own children, not by its health,
+    which Argo CD updates only on its resync period.
+  - Watch based. One LIST of the Applications of O(namespace), then one WATCH resumed from the last resourceVersion
+    when the server ends the stream; C(410 Gone) triggers a fresh LIST; a dropped connection (API server restart) is
+    retried with bounded backoff. The number of requests does not grow with the number of apps. One timeout per
+    wave and one overall, on the monotonic clock.
+  - Fails fast when an app of the wave being waited on (or of an earlier one) is C(Degraded), has an error condition
+    or a failed operation. The message names the wave, the app, its sync, health and operation state, the
+    conditions (for example Argo CD's C(Manifest generation error (cached))), the resources that are not healthy,
+    and goes down to the object that blocks - for example
+    C(StatefulSet data/pg 0/1 ready, pod pg-0 Pending - 0/14 nodes are available ...) - including a StatefulSet pod of
+    an old revision that Kubernetes will not replace by itself.
+  - Reads C(argocd-cm) once. Without a health check for C(argoproj.io/Application), or with only the check from Argo
+    CD's documentation (which copies C(status.health)), Argo CD does not hold back later waves; the module warns (or
+    fails with O(require_health_check=true)) and reports which check it found in RV(health_check).
+  - Reports C(ordering broken) when an app of a later wave was synced while an app of an earlier wave was not ready.
+author:
+  - ecoeco.gitops contributors
+extends_documentation_fragment:
+  - ecoeco.gitops.k8s_auth
+attributes:
+  check_mode:
+    description: Reports the current state of every wave from one LIST, without waiting or refreshing.
+    support: full
+  diff_mode:
+    description: Nothing to show; the module changes nothing but the refresh annotation.
+    support: none
+options:
+  root_app:
+    description:
+      - Name of the root App-of-Apps Application in O(namespace).
+      - Exactly one of O(root_app) and O(label_selector) is required.
+    type: str
+  namespace:
+    description: Namespace of the Applications (where Argo CD watches them, and where C(argocd-cm) lives).
+    type: str
+    default: argocd
+  label_selector:
+    description:
+      - Verify the Applications of O(namespace) that match this label selector (for example C(team=platform)),
+        instead of the children of a root app.
+      - Apps created later that match are picked up; list the ones that must appear in O(expected_apps).
+    type: str
+  expected_apps:
+    description:
+      - Names (or C(namespace/name)) of Applications that must exist and pass, even if nothing lists them yet.
+        Mostly useful with O(label_selector).
+    type: list
+    elements: str
+    default: []
+  target_revision:
+    description:
+      - Branch, tag or commit every app must be synced to. A commit may be abbreviated (7 characters or more).
+      - Without it, apps from the root's repository must track the root's C(targetRevision) or be synced to the same
+        commit as the root (see O(check_root_revision)).
+    type: str
+  check_root_revision:
+    description:
+      - Hold apps built from the root's repository to the root's C(targetRevision). Set to false when children pin
+        other revisions of the same repository on purpose.
+    type: bool
+    default: true
+  wave_timeout:
+    description: Seconds to wait for one wave, counted from the moment it becomes the wave being waited on.
+    type: float
+    default: 600
+  timeout:
+    description: Seconds to wait for all waves together. Must not be less than O(wave_timeout).
+    type: float
+    default: 1800
+  hard_refresh_on_error:
+    description:
+      - When an app fails (error condition, failed operation, Degraded), set the annotation
+        C(argocd.argoproj.io/refresh=hard) on it once, and wait for the result of that refresh within the timeouts
+        before failing. Useful for errors that Argo CD caches (C(Manifest generation error (cached))).
+      - The module reports C(changed) when it refreshed an app.
+    type: bool
+    default: false
+  require_health_check:
+    description:
+      - Fail instead of warning when C(argocd-cm) has no gating health check for C(argoproj.io/Application).
+    type: bool
+    default: false
+notes:
+  - Times in RV(waves) are seconds since the module started watching; an app or wave that was ready at the first
+    LIST shows C(0).
+  - Child Applications must live in O(namespace); the module watches that one namespace.
+  - Needs C(list) and C(watch) on C(applications.argoproj.io), C(get) on the C(argocd-cm) ConfigMap, C(patch) on
+    Applications for O(hard_refresh_on_error), and C(get) on workloads plus C(list) on pods for the diagnosis.
+seealso:
+  - module: ecoeco.gitops.argocd_root_app
+"""
+
+EXAMPLES = r"""
+- name: Wait for every wave of the root app to be Synced and Healthy
+  ecoeco.gitops.argocd_sync_waves:
+    root_app: root
+    namespace: argocd
+    wave_timeout: 600
+    timeout: 1800
+    kubeconfig: /etc/kubernetes/admin.conf
+  register: waves
+
+- name: Print the per-wave report
+  ansible.builtin.debug:
+    msg: "{{ waves.report }}"
+
+- name: Retry apps whose error Argo CD cached, fail when Argo CD would not gate
+  ecoeco.gitops.argocd_sync_waves:
+    root_app: root
+    target_revision: main
+    hard_refresh_on_error: true
+    require_health_check: true
+
+- name: Verify apps by label, including the ones a later wave creates
+  ecoeco.gitops.argocd_sync_waves:
+    label_selector: app.kubernetes.io/part-of=ecoeco
+    expected_apps: [infrastructure, databases, workers, apis]
+
+- name: Show the current state only
+  ecoeco.gitops.argocd_sync_waves:
+    root_app: root
+  check_mode: true
+  register: state
+"""
+
+RETURN = r"""
+waves:
+  description: One entry per wave, lowest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    wave:
+      description: The wave number.
+      type: int
+    healthy:
+      description: Whether every app of the wave passed.
+      type: bool
+    seconds_to_healthy:
+      description: Seconds from the start of the module until the wave was seen passing, or null.
+      type: float
+    detected_at:
+      description: UTC time (RFC 3339) when the module saw the wave pass, or null.
+      type: str
+    apps:
+      description: The apps of the wave.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: Application name (C(namespace/name) outside O(namespace)).
+          type: str
+        namespace:
+          description: Application namespace.
+          type: str
+        sync:
+          description: Sync status (C(Synced), C(OutOfSync), C(Unknown), or C(Missing) when not created yet).
+          type: str
+        health:
+          description: Health status (for a nested App-of-Apps, the module's verdict over its children).
+          type: str
+        operation:
+          description: Phase of the last operation (C(Running), C(Succeeded), C(Failed), ...) or empty.
+          type: str
+        revision:
+          description: The revision the app is synced to.
+          type: str
+        ready:
+          description: Whether the app passed.
+          type: bool
+        seconds_to_healthy:
+          description: Seconds from the start of the module until the app was seen passing, or null.
+          type: float
+        message:
+          description: Why the app has not passed (empty when it has).
+          type: str
+  sample:
+    - wave: 0
+      healthy: true
+      seconds_to_healthy: 3.2
+      detected_at: "2026-11-24T14:02:11.52Z"
+      apps:
+        - name: infrastructure
+          namespace: argocd
+          sync: Synced
+          health: Healthy
+          operation: Succeeded
+          revision: 4f2a1c9e0b7d
+          ready: true
+          seconds_to_healthy: 3.2
+          message: ""
+report:
+  description: The waves as aligned table lines (C(WAVE APP SYNC HEALTH SECONDS NOTE)) for M(ansible.builtin.debug).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "WAVE  APP             SYNC       HEALTH       SECONDS  NOTE"
+    - "   0  infrastructure  Synced     Healthy          3.2"
+    - "   1  databases       Synced     Progressing        -  health Progressing: Waiting for rollout"
+health_check:
+  description:
+    - The Application health check found in C(argocd-cm). C(gating) also gates on sync status and conditions;
+      C(documented) copies C(status.health) (Argo CD's documented check); C(missing) means Argo CD does not gate
+      waves at all; C(unknown) when C(argocd-cm) could not be read.
+  returned: always
+  type: str
+  sample: gating
+ordering_violations:
+  description: Times Argo CD synced a later wave while an earlier one was not ready.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "ordering broken: wave 2 app apis synced at 2026-11-24T14:02:11Z while wave 1 app databases was Unknown/Healthy"
+refreshed:
+  description: Apps the module hard-refreshed (O(hard_refresh_on_error)).
+  returned: always
+  type: list
+  elements: str
+elapsed:
+  description: Seconds the module spent watching.
+  returned: always
+  type: float
+api_requests:
+  description: Number of Kubernetes API requests the module made (a WATCH counts once per stream).
+  returned: always
+  type: int
+  sample: 3
+watch:
+  description: How often the watch had to list again (C(relists)), resume (C(resumes)) and reconnect (C(reconnects)).
+  returned: always
+  type: dict
+  sample: {relists: 1, resumes: 0, reconnects: 0}
+msg:
+  description: What the module concluded, or why it failed (wave, app, states, conditions, diagnosis).
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd import sync_waves
+from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import run_module
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient
+
+ARGUMENT_SPEC = dict(
+    root_app=dict(type="str"),
+    namespace=dict(type="str", default="argocd"),
+    label_selector=dict(type="str"),
+    expected_apps=dict(type="list", elements="str", default=[]),
+    target_revision=dict(type="str"),
+    check_root_revision=dict(type="bool", default=True),
+    wave_timeout=dict(type="float", default=600),
+    timeout=dict(type="float", default=1800),
+    hard_refresh_on_error=dict(type="bool", default=False),
+    require_health_check=dict(type="bool", default=False),
+    **AUTH_ARG_SPEC,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        mutually_exclusive=[("root_app", "label_selector")],
+        required_one_of=[("root_app", "label_selector")],
+    )
+
+    def body() -> dict:
+        sync_waves.validate(module.params)
+        client = K8sClient(module.params)
+        result = sync_waves.verify_sync_waves(client, module.params, check_mode=module.check_mode)
+        for warning in result.pop("warnings_list", []):
+            module.warn(warning)
+        return result
+
+    run_module(module, body)
+
+
+if __name__ == "__main__":
+    main()

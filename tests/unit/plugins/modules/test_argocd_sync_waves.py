@@ -1,0 +1,87 @@
+"""The argocd_sync_waves module: its documentation, argument spec and exit paths."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ecoeco.gitops.plugins.doc_fragments.k8s_auth import ModuleDocFragment
+from ansible_collections.ecoeco.gitops.plugins.modules import argocd_sync_waves as module
+from tests.unit.plugins.module_utils.argocd.argocd_objects import application, child_entry, root_app
+from tests.unit.plugins.module_utils.argocd.fake_k8s import FakeClient, FakeClock
+
+
+def doc_options():
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    assert doc["extends_documentation_fragment"] == ["ecoeco.gitops.k8s_auth"]
+    options = dict(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"])
+    options.update(doc["options"])
+    return options
+
+
+def test_documentation_matches_the_argument_spec():
+    options = doc_options()
+    assert set(options) == set(module.ARGUMENT_SPEC)
+    for name, spec in module.ARGUMENT_SPEC.items():
+        doc = options[name]
+        assert doc.get("type", "str") == spec.get("type", "str"), name
+        assert doc.get("default") == spec.get("default"), name
+        assert doc.get("elements") == spec.get("elements"), name
+        assert sorted(doc.get("aliases", [])) == sorted(spec.get("aliases", [])), name
+        assert doc.get("required", False) == spec.get("required", False), name
+
+
+def test_examples_and_return_parse_and_cover_the_result():
+    assert yaml.safe_load(module.EXAMPLES)
+    ret = yaml.safe_load(module.RETURN)
+    assert {"waves", "report", "health_check", "ordering_violations", "elapsed", "api_requests",
+            "refreshed", "watch", "msg"} <= set(ret)
+    assert set(ret["waves"]["contains"]["apps"]["contains"]) == {
+        "name", "namespace", "sync", "health", "operation", "revision", "ready", "seconds_to_healthy", "message"}
+
+
+def run_main(args, capsys, client=None, monkeypatch=None):
+    if client is not None:
+        monkeypatch.setattr(module, "K8sClient", lambda params: client)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("args, text", [
+    ({}, "one of the following is required: root_app, label_selector"),
+    ({"root_app": "root", "label_selector": "a=b"}, "parameters are mutually exclusive: root_app|label_selector"),
+    ({"root_app": "root", "wave_timeout": "soon"}, "wave_timeout"),
+    ({"root_app": "root", "timeout": 10, "wave_timeout": 20}, "wave_timeout (20.0) must not exceed timeout (10.0)"),
+    ({"root_app": "root", "bogus": 1}, "Unsupported parameters"),
+])
+def test_bad_arguments_fail_with_the_option_named(args, text, capsys):
+    out = run_main(args, capsys)
+    assert out["failed"] is True
+    assert text in out["msg"]
+
+
+def test_success_path_through_main(capsys, monkeypatch):
+    clock = FakeClock()
+    cm = {"metadata": {}, "data": {}}
+    client = FakeClient(clock, [root_app([child_entry("ns", 0)]), application("ns", 0)], configmap=cm)
+    out = run_main({"root_app": "root", "kubeconfig": "/nonexistent"}, capsys, client, monkeypatch)
+    assert "failed" not in out, out
+    assert out["changed"] is False and out["health_check"] == "missing"
+    assert out["waves"][0]["healthy"] is True and out["api_requests"] == 2
+    assert "will not hold back later waves" in json.dumps(out["warnings"])
+    assert "warnings_list" not in out
+
+
+def test_failure_keeps_the_report(capsys, monkeypatch):
+    clock = FakeClock()
+    cm = {"metadata": {}, "data": {}}
+    client = FakeClient(clock, [root_app([child_entry("ns", 0)]), application("ns", 0, health="Degraded")],
+                        configmap=cm)
+    out = run_main({"root_app": "root", "kubeconfig": "/nonexistent"}, capsys, client, monkeypatch)
+    assert out["failed"] is True and out["msg"].startswith("wave 0, app ns: sync Synced, health Degraded")
+    assert out["report"][1].split()[:4] == ["0", "ns", "Synced", "Degraded"]
