@@ -11,7 +11,7 @@ module: argocd_sync_waves
 short_description: Verify an Argo CD App-of-Apps wave by wave (Synced and Healthy, in order)
 version_added: "0.1.0"
 description:
-  - Discovers the child C(Application)s of a root App-of-Apps (or the Applications that match a label selector),
+  - Discovers the child Applications of a root App-of-Apps (or the Applications that match a label selector),
     groups them by the annotation C(argocd.argoproj.io/sync-wave) (missing means 0, negative waves allowed) and waits
     wave by wave, lowest first, until every app of the wave passes.
   - An app passes only when it is C(Synced) with a comparison that matches its current spec (a stale
@@ -39,7 +39,7 @@ description:
     fails with O(require_health_check=true)) and reports which check it found in RV(health_check).
   - Reports C(ordering broken) when an app of a later wave was synced while an app of an earlier wave was not ready.
 author:
-  - ecoeco.gitops contributors
+  - ecoeco platform team (@ecoeco)
 extends_documentation_fragment:
   - ecoeco.gitops.k8s_auth
 attributes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Iterable, List, Mapping, Optional, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 
@@ -121,7 +121,7 @@ def target_revision_of(app: Mapping[str, Any]) -> Tuple[str, str, str]:
     if not srcs:
         return ("", "", "")
     return ((srcs[0].get("repoURL") or "").rstrip("/"), _norm_revision(srcs[0].get("targetRevision")),
-            revision_of(app).split(",")[0])
+            revision_of(app).split(",", maxsplit=1)[0])
 
 
 def revision_of(app: Mapping[str, Any]) -> str:

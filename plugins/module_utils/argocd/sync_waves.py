@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.app_watch import ApplicationWatch, CountingClient
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import (

@@ -19,7 +19,6 @@ from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import (
     ERROR,
-    OK,
     REFRESH_ANNOTATION,
     AppKey,
     AppState,
@@ -27,7 +26,6 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
     display_name,
     error_conditions,
     evaluate,
-    key_of,
     meta,
     parse_time,
     stale_comparison,

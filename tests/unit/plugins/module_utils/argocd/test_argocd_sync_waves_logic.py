@@ -109,9 +109,9 @@ def test_requests_do_not_grow_with_the_number_of_apps():
     apps = [root_app(entries)] + [application(f"app{i:02d}", i % 4, sync="OutOfSync", health="Progressing",
                                               rv=str(200 + i)) for i in range(40)]
     client = FakeClient(clock, apps, configmap=GATING_CM)
-    client.streams = [[Advance(0.1)] + [event("MODIFIED", application(f"app{i:02d}", i % 4, rv=str(300 + i),
-                                                                     op_started="2026-11-24T14:59:00Z"))
-                                        for i in sorted(range(40), key=lambda i: i % 4)]]
+    healthy = [event("MODIFIED", application(f"app{i:02d}", i % 4, rv=str(300 + i), op_started="2026-11-24T14:59:00Z"))
+               for i in sorted(range(40), key=lambda i: i % 4)]
+    client.streams = [[Advance(0.1)] + healthy]
     result = run(client, clock)
     assert all(w["healthy"] for w in result["waves"]) and len(result["waves"]) == 4
     assert result["api_requests"] == 3
