@@ -1,1 +1,128 @@
-"""pytest fixtures for the local real cluster (filled in by the harness)."""
+"""pytest fixtures for the local real cluster (loaded by tests/conftest.py).
+
+- ``cluster``: session-scoped :class:`~tests.harness.cluster.Cluster` with the
+  example inventory's 14 nodes Ready (unlabelled: applying labels is the
+  node_labels role's job). Builds missing binaries first (cold build prints
+  progress); a failed build fails the test naming the component.
+- ``kubeconfig``: path (str) of the cluster's admin kubeconfig.
+- ``argocd``: session-scoped :class:`~tests.harness.argocd.ArgoCD` processes
+  (repo-server, application-controller, redis) on that cluster.
+
+Set ``ECOECO_CLUSTER_STATE=.cluster/state.json`` to reuse a cluster started
+with ``make cluster-up`` instead of starting one (it is not stopped then).
+
+The run ends with a "harness" section: API server version, cold build, warm
+start, node readiness, RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.harness import binaries
+from tests.harness.build import BuildError
+from tests.harness.cluster import Cluster
+from tests.harness.procs import HarnessError
+
+CONTROL_PLANE = ("kubernetes", "etcd", "kwok")
+ARGOCD = ("argocd", "kustomize")
+REPORT: dict[str, str] = {}
+
+
+def _say(config: pytest.Config):
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def log(msg: str) -> None:
+        if reporter is not None:
+            reporter.write_line(msg)
+        else:
+            print(msg, flush=True)
+    return log
+
+
+def _require(config: pytest.Config, names: tuple[str, ...]) -> dict[str, float]:
+    try:
+        spent = binaries.require(names, log=_say(config))
+    except BuildError as exc:
+        pytest.fail(f"cannot build the local cluster's binaries: {exc}", pytrace=False)
+    for name, secs in spent.items():
+        REPORT[f"build {name}"] = f"cold build {secs:.0f}s" if secs else "cached"
+    return spent
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The local control plane with the example's 14 kwok nodes Ready."""
+    log = _say(request.config)
+    state_file = os.environ.get("ECOECO_CLUSTER_STATE")
+    if state_file:
+        c = Cluster.attach(json.loads(Path(state_file).read_text(encoding="utf-8")), log=log)
+        REPORT["cluster"] = f"reused {state_file}"
+        REPORT["apiserver version"] = c.version()["gitVersion"]
+        yield c
+        return
+    _require(request.config, CONTROL_PLANE)
+    c = Cluster(tmp_path_factory.mktemp("cluster"), log=log)
+    try:
+        begin = time.monotonic()
+        try:
+            c.start()
+        except HarnessError as exc:
+            pytest.fail(f"local control plane did not start: {exc}", pytrace=False)
+        REPORT["warm start"] = f"{c.timings['start_s']:.1f}s (apiserver /readyz after " \
+                               f"{c.timings['kube-apiserver_ready_s']:.1f}s)"
+        version = c.version()["gitVersion"]
+        REPORT["apiserver version"] = version
+        log(f"[cluster] kube-apiserver /version: {version}")
+        nodes = c.create_nodes()
+        REPORT["nodes"] = f"{len(nodes)} Ready in {c.timings[f'nodes_{len(nodes)}_ready_s']:.1f}s " \
+                          f"(cluster usable {time.monotonic() - begin:.1f}s after start)"
+        REPORT["rss after start"] = c.rss_report()
+        log(f"[cluster] {REPORT['rss after start']}")
+        yield c
+        REPORT["rss at end"] = c.rss_report()
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(cluster: Cluster) -> str:
+    """Path of the cluster's admin kubeconfig."""
+    return str(cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def argocd(request: pytest.FixtureRequest, cluster: Cluster,
+           tmp_path_factory: pytest.TempPathFactory):
+    """Argo CD (repo-server, application-controller, redis) running against ``cluster``."""
+    from tests.harness.argocd import ArgoCD
+
+    log = _say(request.config)
+    _require(request.config, ARGOCD)
+    app = ArgoCD(cluster, tmp_path_factory.mktemp("argocd"), log=log)
+    try:
+        try:
+            app.start()
+        except HarnessError as exc:
+            pytest.fail(f"Argo CD did not start: {exc}", pytrace=False)
+        REPORT["argocd start"] = f"{app.timings.get('start_s', 0):.1f}s"
+        REPORT["rss with argocd"] = f"{cluster.rss_report()}; argocd {app.rss_report()}"
+        log(f"[argocd] {REPORT['rss with argocd']}")
+        yield app
+    finally:
+        app.stop()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    """Print what the harness measured (versions, build/start times, memory)."""
+    if not REPORT:
+        return
+    terminalreporter.section("local cluster harness")
+    for key, value in REPORT.items():
+        terminalreporter.write_line(f"{key}: {value}")
