@@ -14,7 +14,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.harness.versions import REPO_ROOT
+import yaml
+
+from tests.harness.versions import REPO_ROOT, VERSIONS, cache_dir
 
 SAMPLE_DIR = REPO_ROOT / "examples" / "gitops-repo"
 PLACEHOLDER_REPO_URL = "https://github.com/ecoeco/gitops-sample.git"
@@ -58,9 +60,14 @@ def materialize(dest: Path, repo_url: str | None = None) -> str:
         shutil.rmtree(dest)
     shutil.copytree(SAMPLE_DIR, dest)
     substitute_repo_url(dest, repo_url or dest.resolve().as_uri())
-    subprocess.run(["git", "init", "-q", "-b", BRANCH, str(dest)], check=True, timeout=60,
+    return init_repo(dest, "sample GitOps repository")
+
+
+def init_repo(path: Path, message: str) -> str:
+    """Make ``path`` a git repository on branch ``main`` and commit everything in it; return the SHA."""
+    subprocess.run(["git", "init", "-q", "-b", BRANCH, str(path)], check=True, timeout=60,
                    env=dict(os.environ, **_GIT_ENV), capture_output=True)
-    return commit_all(dest, "sample GitOps repository")
+    return commit_all(path, message)
 
 
 def commit_all(repo: Path, message: str) -> str:
@@ -68,3 +75,26 @@ def commit_all(repo: Path, message: str) -> str:
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "--allow-empty", "-m", message)
     return _git(repo, "rev-parse", "HEAD")
+
+
+def kustomize_command() -> list[str] | None:
+    """The pinned kustomize the harness builds (Argo CD's repo-server uses it), else one on PATH."""
+    pinned = cache_dir() / "bin" / f"kustomize-{VERSIONS['kustomize']}" / "kustomize"
+    if pinned.is_file():
+        return [str(pinned), "build"]
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    return None
+
+
+def render(path: Path) -> list[dict]:
+    """``kustomize build path`` as a list of objects; raises with kustomize's message on failure."""
+    cmd = kustomize_command()
+    if cmd is None:
+        raise FileNotFoundError("no kustomize: run `make build` (or put kubectl on PATH)")
+    done = subprocess.run([*cmd, str(path)], capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"kustomize build {path} failed:\n{done.stderr}")
+    return [d for d in yaml.safe_load_all(done.stdout) if d]

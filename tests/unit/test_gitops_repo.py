@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.harness import sample_repo
-from tests.harness.versions import REPO_ROOT, VERSIONS, cache_dir
+from tests.harness.versions import REPO_ROOT
 
 SAMPLE = sample_repo.SAMPLE_DIR
 INVENTORY = REPO_ROOT / "inventories" / "example"
@@ -31,21 +31,10 @@ EXPECTED_PLACEMENT = {
 OVERLAYS = sorted(p for p in (SAMPLE / "k8s").glob("*/overlays/*") if (p / "kustomization.yaml").is_file())
 
 
-def _kustomize_cmd() -> list[str]:
-    pinned = cache_dir() / "bin" / f"kustomize-{VERSIONS['kustomize']}" / "kustomize"
-    if pinned.is_file():
-        return [str(pinned), "build"]
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
-    pytest.skip(f"no kustomize: build it with `make build` ({pinned}) or put kubectl on PATH")
-
-
 def render(path: Path) -> list[dict]:
-    done = subprocess.run([*_kustomize_cmd(), str(path)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"kustomize build {path} failed:\n{done.stderr}"
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
+    if sample_repo.kustomize_command() is None:
+        pytest.skip("no kustomize: build it with `make build` or put kubectl on PATH")
+    return sample_repo.render(path)
 
 
 def applications() -> dict[str, dict]:
