@@ -102,8 +102,17 @@ def test_same_groups_and_node_vars_as_the_example_inventory(listed: dict[str, An
         assert members(listed, group) == members(example, group), group
     ex_vars, ec2_vars = example["_meta"]["hostvars"], listed["_meta"]["hostvars"]
     for host in NAMES:
-        assert ec2_vars[host]["node_labels"] == ex_vars[host]["node_labels"], host
         assert ec2_vars[host]["node_taints"] == ex_vars[host].get("node_taints", []), host
+        # node_labels, and the cluster settings of group_vars (group_vars/all/cluster.yml is the example's)
+        for var, value in ex_vars[host].items():
+            if var != "ansible_host":
+                assert ec2_vars[host].get(var) == value, f"{host}: {var}"
+    assert {"ansible_user", "ecoeco_kubeconfig", "ecoeco_pod_subnet"} <= set(ex_vars["k8s-master"])
+
+
+def test_ec2_group_vars(listed: dict[str, Any]) -> None:
+    for host, hv in listed["_meta"]["hostvars"].items():
+        assert hv["prerequisites_ntp_servers"] == ["169.254.169.123"], host  # Amazon Time Sync
 
 
 def test_excluded_instances(listed: dict[str, Any], ec2: World) -> None:
