@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -240,13 +241,10 @@ def test_health_check_classification(data, kind):
     assert classify_script(script_from_configmap(data)) == kind
 
 
-def test_the_roles_lua_counts_as_gating():
-    from pathlib import Path
-    lua = Path(__file__).resolve().parents[5] / "roles" / "argocd" / "files"
-    scripts = list(lua.glob("*.lua"))
-    if not scripts:
-        pytest.skip("the argocd role's Lua is not there")
-    assert classify_script(scripts[0].read_text()) == GATING
+@pytest.mark.parametrize("name, kind", [("gating", GATING), ("documented", DOCUMENTED)])
+def test_the_argocd_roles_checks_are_recognised(name, kind):
+    lua = Path(__file__).resolve().parents[5] / "roles" / "argocd" / "files" / f"application-health-{name}.lua"
+    assert classify_script(lua.read_text()) == kind
 
 
 @pytest.mark.parametrize("over, text", [
