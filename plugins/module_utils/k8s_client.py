@@ -57,6 +57,10 @@ SERVICE_ACCOUNT_DIR_ENV = "K8S_AUTH_SERVICE_ACCOUNT_DIR"
 DEFAULT_SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
+# Server-side apply; the body is JSON, which is YAML too.
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+
+
 class K8sError(Exception):
     """An API call failed; ``status`` is the HTTP status (0 when unreachable)."""
 
@@ -171,7 +175,10 @@ class K8sClient:
               body: Any = None, content_type: str = "application/json",
               stream: bool = False, timeout: Optional[float] = None) -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        if body is not None and "json" not in content_type and not isinstance(body, (str, bytes)):
+        # The kubernetes client JSON-encodes bodies itself for JSON content types and for
+        # server-side apply (application/apply-patch+yaml): pass those as objects.
+        client_encodes = "json" in content_type or content_type == APPLY_CONTENT_TYPE
+        if body is not None and not client_encodes and not isinstance(body, (str, bytes)):
             body = json.dumps(body)
         try:
             resp = self.api.call_api(
@@ -185,7 +192,8 @@ class K8sClient:
             raise _api_error(method, path, exc) from exc
         except Exception as exc:  # urllib3 errors: unreachable, TLS, timeouts
             raise K8sError(f"{method} {path}: cannot reach the API server: {exc}") from exc
-        response = resp[0]
+        # With _preload_content=False call_api returns the raw urllib3 response, not a tuple.
+        response = resp[0] if isinstance(resp, tuple) else resp
         if stream:
             return response
         data = response.data
@@ -227,7 +235,7 @@ class K8sClient:
         return self._call("PATCH", ref.path(namespace, name), {
             "fieldManager": field_manager, "force": "true" if force else None,
             "dryRun": "All" if dry_run else None,
-        }, json.dumps(body), content_type="application/apply-patch+yaml")
+        }, body, content_type=APPLY_CONTENT_TYPE)
 
     def delete(self, ref: ResourceRef, name: str, namespace: Optional[str] = None,
                propagation: Optional[str] = None, dry_run: bool = False) -> Optional[dict]:
