@@ -75,7 +75,8 @@ class FakeArgo:
     def app(self, name: str, wave: int, **kw: Any) -> dict:
         kw.setdefault("op_started", now_iso())
         kw.setdefault("health_since", now_iso())
-        return application(name, wave, namespace=self.ns, root=self.root, **kw)
+        kw.setdefault("root", self.root)
+        return application(name, wave, namespace=self.ns, **kw)
 
     def create_root(self, children: List[dict], **kw: Any) -> None:
         root = application(self.root, None, namespace=self.ns, root=None, path="argocd/applications",
@@ -162,11 +163,11 @@ class InProcess:
         return self.result
 
 
-def playbook(cluster, ns, tmp_path, **options: Any):
+def playbook(cluster, ns, tmp_path, check: bool = False, **options: Any):
     result_file = tmp_path / f"result-{time.monotonic_ns()}.json"
     extra = {"kubeconfig": str(cluster.kubeconfig), "sw_namespace": ns, "result_file": str(result_file)}
     extra.update({f"sw_{k}": v for k, v in options.items()})
-    run = run_playbook(PLAYBOOK, extra_vars=extra, timeout=300)
+    run = run_playbook(PLAYBOOK, extra_vars=extra, check=check, timeout=300)
     return run, (json.loads(result_file.read_text()) if result_file.exists() else {})
 
 
@@ -320,3 +321,91 @@ def test_expired_resource_version_is_resumed_by_a_fresh_list(cluster, argo):
     assert watch.relists == 2 and int(watch.resource_version) > 1
     assert (argo.ns, argo.root) in watch.index
     watch.close()
+
+
+def test_nested_app_of_apps_is_healthy_when_its_last_child_is(cluster, argo):
+    """The parent's own health lags (Argo CD re-reads children on its resync); the verifier does not wait for it."""
+    argo.create_root([child_entry("platform", 0, namespace=argo.ns), child_entry("apis", 1, namespace=argo.ns)])
+    kids = [child_entry("monitoring", 0, "OutOfSync", "Progressing", argo.ns),
+            child_entry("logging", 1, "Missing", None, argo.ns)]
+    argo.create(argo.app("platform", 0, health="Progressing", resources=kids))
+    argo.create(argo.app("monitoring", 0, root="platform", sync="OutOfSync", health="Progressing"))
+    argo.create(argo.app("apis", 1))
+    mark = cluster.audit_mark()
+    verify = InProcess(cluster, argo.ns, root_app=argo.root).start()
+    wait_for_module_watch(cluster, argo.ns, mark, verify.thread, verify)
+    time.sleep(0.3)
+    argo.set_status(argo.app("monitoring", 0, root="platform"))
+    time.sleep(0.5)
+    argo.create(argo.app("logging", 1, root="platform"))
+    last_child = argo.times["logging"]
+    result = verify.join()
+    assert "_fail_msg" not in result, result["_fail_msg"]
+    platform = result["waves"][0]["apps"][0]
+    own = json.loads(argo.cluster.kubectl("get", "application", "platform", "-n", argo.ns, "-o", "json").stdout)
+    lag = parse(result["waves"][0]["detected_at"]) - last_child
+    print(f"\n[sync_waves] nested parent reported healthy {lag:.3f}s after its last child; "
+          f"Argo CD's own parent health still {own['status']['health']['status']}")
+    assert platform["name"] == "platform" and platform["health"] == "Healthy" and platform["ready"]
+    assert own["status"]["health"]["status"] == "Progressing"
+    assert lag < 1.0
+
+
+def test_broken_ordering_is_reported(cluster, argo):
+    """A later wave synced while an earlier one is still progressing: Argo CD did not gate."""
+    argo.create_root([child_entry("ns", 0, namespace=argo.ns), child_entry("db", 1, namespace=argo.ns)])
+    argo.create(argo.app("ns", 0, sync="OutOfSync", health="Progressing"))
+    mark = cluster.audit_mark()
+    verify = InProcess(cluster, argo.ns, root_app=argo.root).start()
+    wait_for_module_watch(cluster, argo.ns, mark, verify.thread, verify)
+    time.sleep(1.0)
+    argo.create(argo.app("db", 1))
+    time.sleep(0.5)
+    argo.set_status(argo.app("ns", 0))
+    result = verify.join()
+    assert "_fail_msg" not in result
+    assert len(result["ordering_violations"]) == 1
+    violation = result["ordering_violations"][0]
+    print(f"\n[sync_waves] {violation}")
+    assert violation.startswith("ordering broken: wave 1 app db synced at ")
+    assert violation.endswith("while wave 0 app ns was OutOfSync/Progressing")
+
+
+def test_hard_refresh_once_then_pass(cluster, argo):
+    argo.create_root([child_entry("ns", 0, namespace=argo.ns)])
+    broken = argo.app("ns", 0, sync="Unknown", operation_phase=None, conditions=[{
+        "type": "ComparisonError", "lastTransitionTime": now_iso(),
+        "message": "Failed to load target state: rpc error: code = Unknown desc = Manifest generation error "
+                   "(cached): apps/ns: app path does not exist"}])
+    argo.create(broken)
+    mark = cluster.audit_mark()
+    verify = InProcess(cluster, argo.ns, root_app=argo.root, hard_refresh_on_error=True).start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = argo.api.get(f"{argo.path}/ns")
+        if (got["metadata"].get("annotations") or {}).get("argocd.argoproj.io/refresh") == "hard":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"no hard refresh was requested: {verify}")
+    # what Argo CD does: refresh, drop the annotation, report the new comparison
+    fixed = argo.app("ns", 0)
+    argo.api.request("PATCH", f"{argo.path}/ns", [
+        {"op": "remove", "path": "/metadata/annotations/argocd.argoproj.io~1refresh"},
+        {"op": "add", "path": "/status", "value": fixed["status"]}], content_type="application/json-patch+json")
+    result = verify.join()
+    assert "_fail_msg" not in result, result["_fail_msg"]
+    assert result["changed"] is True and result["refreshed"] == ["ns"]
+    patches = cluster.audit_events(since=mark, verb="patch", resource="applications", user_agent=MODULE_UA)
+    assert len(patches) == 1
+
+
+def test_check_mode_reports_without_waiting(cluster, argo, tmp_path):
+    argo.create_root([child_entry("ns", 0, namespace=argo.ns)])
+    argo.create(argo.app("ns", 0, sync="OutOfSync", health="Progressing"))
+    mark = cluster.audit_mark()
+    run, result = playbook(cluster, argo.ns, tmp_path, check=True, root_app=argo.root, wave_timeout=60)
+    assert run.ok and run.changed == 0, run
+    assert result["msg"].startswith("check mode, current state: wave 0: waiting for ns")
+    assert result["waves"][0]["healthy"] is False and result["elapsed"] < 2
+    assert not cluster.audit_events(since=mark, verb="watch", resource="applications", user_agent=MODULE_UA)
