@@ -409,3 +409,28 @@ def test_check_mode_reports_without_waiting(cluster, argo, tmp_path):
     assert result["msg"].startswith("check mode, current state: wave 0: waiting for ns")
     assert result["waves"][0]["healthy"] is False and result["elapsed"] < 2
     assert not cluster.audit_events(since=mark, verb="watch", resource="applications", user_agent=MODULE_UA)
+
+
+def test_requests_do_not_grow_with_the_number_of_apps(cluster, argo):
+    """40 apps in 4 waves: the module's requests, counted in the audit log, stay at a handful."""
+    names = {w: [f"app-{w}-{i}" for i in range(10)] for w in range(4)}
+    argo.create_root([child_entry(n, w, "OutOfSync", "Progressing", argo.ns) for w in names for n in names[w]])
+    for w in names:
+        for n in names[w]:
+            argo.create(argo.app(n, w, sync="OutOfSync", health="Progressing", operation_phase=None))
+    mark = cluster.audit_mark()
+    verify = InProcess(cluster, argo.ns, root_app=argo.root).start()
+    wait_for_module_watch(cluster, argo.ns, mark, verify.thread, verify)
+    for w in names:
+        time.sleep(0.3)
+        for n in names[w]:
+            argo.set_status(argo.app(n, w))
+    result = verify.join()
+    assert "_fail_msg" not in result, result["_fail_msg"]
+    assert [w["healthy"] for w in result["waves"]] == [True] * 4
+    events = cluster.audit_events(since=mark, user_agent=MODULE_UA)
+    print(f"\n[sync_waves] 40 apps / 4 waves: {len(events)} requests "
+          f"({sorted(e['verb'] + ' ' + e['objectRef'].get('resource', '') for e in events)}); "
+          f"wave times {[w['seconds_to_healthy'] for w in result['waves']]}")
+    assert result["api_requests"] == len(events) <= 4 * 3
+    assert not [e for e in events if e["verb"] == "get" and e["objectRef"].get("resource") == "applications"]

@@ -132,15 +132,21 @@ def diagnose_app(client: Any, app: Optional[Mapping[str, Any]], index: Mapping[A
     for res in unhealthy_resources(app):
         if res.get("kind") == "Application":
             continue
-        lines.append(describe_resource(res))
         kind = res.get("kind")
-        health = (res.get("health") or {}).get("status")
-        if kind in WORKLOADS and health in ("Degraded", "Progressing") and workloads < MAX_WORKLOADS_PER_APP:
+        health = res.get("health") or {}
+        if kind in WORKLOADS and health.get("status") in ("Degraded", "Progressing") \
+                and workloads < MAX_WORKLOADS_PER_APP:
             workloads += 1
             try:
-                lines.append(diagnose_workload(client, kind, res.get("namespace") or "", res.get("name", "")))
+                line = diagnose_workload(client, kind, res.get("namespace") or "", res.get("name", ""))
             except K8sError as exc:
-                lines.append(f"cannot read {kind} {res.get('namespace')}/{res.get('name')}: {exc}")
+                line = f"{describe_resource(res)}; cannot read it: {exc}"
+            else:
+                if health.get("message"):
+                    line += f" (Argo CD: {health['message']})"
+            lines.append(line)
+        else:
+            lines.append(describe_resource(res))
     if depth < 2:
         for child_key, _wave in child_app_keys(app):
             child = index.get(child_key)
