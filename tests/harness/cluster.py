@@ -53,7 +53,8 @@ class Cluster:
     def __init__(self, workdir: str | Path, *, service_cidr: str = SERVICE_CIDR,
                  pod_cidr: str = POD_CIDR, node_lease_seconds: int = 40,
                  heartbeat_seconds: int = 60, log: Callable[[str], None] = print,
-                 ready_timeout: float = 120.0):
+                 ready_timeout: float = 120.0, apiserver_memlimit: str = "400MiB"):
+        self.apiserver_memlimit = apiserver_memlimit
         self.workdir = Path(workdir).resolve()
         self.service_cidr = service_cidr
         self.pod_cidr = pod_cidr
@@ -246,6 +247,9 @@ class Cluster:
     def start_process(self, name: str) -> ManagedProcess:
         """Start one component (ports/certs must be prepared) and wait until it is ready."""
         env = {"GOMAXPROCS": "2"}
+        if name == "kube-apiserver":
+            # Soft limit: the Go GC returns memory sooner (Argo CD's CRDs make a big transient heap).
+            env["GOMEMLIMIT"] = self.apiserver_memlimit
         proc = ManagedProcess(name, self._argv(name), self._log_path(name), env=env,
                               cwd=self.workdir).start()
         self.procs[name] = proc

@@ -1,0 +1,71 @@
+"""``make demo``: the GitOps stages of ``ecoeco.gitops.site`` against the local cluster.
+
+The cluster and Argo CD are already up (``python -m tests.harness demo``
+starts them); this runs ``ansible-playbook ecoeco.gitops.site --tags
+argocd,app_of_apps`` on the example inventory with the local kubeconfig, the
+release manifest from the shared directory and the local git repo, streaming
+the output, and ends with how to inspect and stop the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from argparse import Namespace
+from typing import Callable
+
+from tests.harness.ansible import VENV_BIN, ansible_env
+from tests.harness.argocd import ArgoCD, manifest_path
+from tests.harness.cluster import Cluster
+from tests.harness.nodes import DEFAULT_INVENTORY
+from tests.harness.versions import REPO_ROOT
+
+DEMO_TIMEOUT = 1800.0
+
+
+def demo_extra_vars(cluster: Cluster, app: ArgoCD) -> dict:
+    """The variables that point the site playbook at the local cluster."""
+    return {
+        "ecoeco_kubeconfig": str(cluster.kubeconfig),
+        "app_of_apps_repo_url": app.repo_url,
+        "argocd_manifest_src": str(manifest_path(app.version)),
+        # Every host of the example inventory is a made-up address: run every task
+        # here, with this venv's Python (API tasks talk to the loopback API server only).
+        "ansible_connection": "local",
+        "ansible_python_interpreter": str(VENV_BIN / "python"),
+    }
+
+
+def run_demo(cluster: Cluster, app: ArgoCD, args: Namespace, say: Callable[[str], None]) -> int:
+    """Run the GitOps stages, streaming ansible's output; return its exit code."""
+    inventory = args.inventory or str(DEFAULT_INVENTORY)
+    cmd = [str(VENV_BIN / "ansible-playbook"), "ecoeco.gitops.site", "-i", inventory,
+           "--tags", "argocd,app_of_apps", "-e", json.dumps(demo_extra_vars(cluster, app))]
+    say(f"[demo] ansible-playbook ecoeco.gitops.site -i {inventory} --tags argocd,app_of_apps "
+        f"-e ecoeco_kubeconfig={cluster.kubeconfig} -e app_of_apps_repo_url={app.repo_url}")
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=ansible_env({"ANSIBLE_FORCE_COLOR": "0"}),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            if time.monotonic() - start > DEMO_TIMEOUT:
+                proc.terminate()
+                say(f"[demo] ansible-playbook exceeded {DEMO_TIMEOUT:.0f}s; stopped")
+                break
+        rc = proc.wait(timeout=60)
+    except BaseException:
+        proc.kill()
+        raise
+    kc = cluster.kubeconfig
+    say(f"[demo] playbook rc={rc} in {time.monotonic() - start:.0f}s; "
+        f"{cluster.rss_report()}; argocd {app.rss_report()}")
+    say("")
+    say(f"inspect: kubectl --kubeconfig {kc.relative_to(REPO_ROOT) if kc.is_relative_to(REPO_ROOT) else kc}"
+        " get applications -A")
+    say("stop:    make cluster-down")
+    return rc
