@@ -31,10 +31,9 @@ def admin(cluster):
 @pytest.fixture(scope="session")
 def hook_rbac(cluster, admin) -> list[dict]:
     """deploy/hooks' ServiceAccount and RBAC, applied as rendered (the Jobs are not)."""
-    hookenv.ensure_namespace(admin, hookenv.HOOK_NAMESPACE)
+    hookenv.ensure_namespace(cluster, hookenv.HOOK_NAMESPACE)
     docs = hookenv.render_hooks()
-    for doc in hookenv.rbac_docs(docs):
-        hookenv.apply(admin, doc)
+    hookenv.apply(cluster, *hookenv.rbac_docs(docs))
     return docs
 
 
@@ -51,9 +50,8 @@ def short_grant(cluster, admin, hook_rbac, tmp_path):
 
     def make(suffix: str, drop: dict[str, set[str]]) -> Path:
         docs = hookenv.rbac_docs(hook_rbac, suffix=suffix, drop=drop)
-        for doc in docs:
-            hookenv.apply(admin, doc)
-            made.append(doc)
+        hookenv.apply(cluster, *docs)
+        made.extend(docs)
         return hookenv.service_account_dir(admin, cluster, tmp_path / f"sa{suffix}",
                                            sa=hookenv.HOOK_SA + suffix)
 
@@ -111,13 +109,13 @@ spec:
     return tuple(children)
 
 
-def _make_root(admin, base: Path, name: str, broken_wave: int | None = None) -> RootApp:
+def _make_root(cluster, base: Path, name: str, broken_wave: int | None = None) -> RootApp:
     repo = base / name
     repo.mkdir(parents=True)
     url = repo.resolve().as_uri()
     children = _write_tree(repo, url, name, broken_wave)
     sample_repo.init_repo(repo, f"{name} test repo")
-    hookenv.apply(admin, {
+    hookenv.apply(cluster, {
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": name, "namespace": "argocd"},
         "spec": {
@@ -140,17 +138,17 @@ def _remove_root(admin, root: RootApp) -> None:
 
 
 @pytest.fixture(scope="session")
-def root_app(argocd, admin, tmp_path_factory) -> Iterator[RootApp]:
+def root_app(argocd, cluster, admin, tmp_path_factory) -> Iterator[RootApp]:
     """``hooks-root`` -> hooks-root-wave0 (wave 0), hooks-root-wave1 (wave 1), from a local git repo."""
-    root = _make_root(admin, tmp_path_factory.mktemp("hooks-gitops"), ROOT_APP)
+    root = _make_root(cluster, tmp_path_factory.mktemp("hooks-gitops"), ROOT_APP)
     yield root
     _remove_root(admin, root)
     admin.delete(hookenv.REFS["Namespace"], DEMO_NAMESPACE)
 
 
 @pytest.fixture
-def broken_root_app(argocd, admin, tmp_path) -> Iterator[RootApp]:
+def broken_root_app(argocd, cluster, admin, tmp_path) -> Iterator[RootApp]:
     """``hooks-broken``: wave 0 fine, wave 1 points at a path that does not exist (ComparisonError)."""
-    root = _make_root(admin, tmp_path, "hooks-broken", broken_wave=1)
+    root = _make_root(cluster, tmp_path, "hooks-broken", broken_wave=1)
     yield root
     _remove_root(admin, root)

@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+
+import yaml
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
@@ -30,7 +32,6 @@ from tests.harness.versions import REPO_ROOT
 HOOKS_DIR = REPO_ROOT / "deploy" / "hooks"
 HOOK_NAMESPACE = "argocd"
 HOOK_SA = "ecoeco-gitops-hook"
-FIELD_MANAGER = "ecoeco-hooks-test"
 REFS = {
     "Namespace": NAMESPACES,
     "ServiceAccount": ResourceRef("", "v1", "serviceaccounts"),
@@ -55,15 +56,13 @@ def render_hooks() -> list[dict]:
     return sample_repo.render(HOOKS_DIR)
 
 
-def apply(client: K8sClient, doc: dict) -> dict:
-    """Server-side apply one object of a kind in :data:`REFS`."""
-    ref = REFS[doc["kind"]]
-    ns = doc["metadata"].get("namespace") if ref.namespaced else None
-    return client.apply(ref, doc, FIELD_MANAGER, ns)
+def apply(cluster: Any, *docs: dict) -> None:
+    """Server-side apply objects as the harness's admin (kubectl apply --server-side)."""
+    cluster.apply(yaml.safe_dump_all(list(docs)))
 
 
-def ensure_namespace(client: K8sClient, name: str) -> None:
-    apply(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+def ensure_namespace(cluster: Any, name: str) -> None:
+    apply(cluster, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
 
 def rbac_docs(docs: Iterable[dict], suffix: str = "", drop: dict[str, set[str]] | None = None) -> list[dict]:

@@ -93,6 +93,7 @@ def test_presync_fails_cleanly_without_node_patch(cluster, admin, short_grant, t
     env = hookenv.job_env(cluster, sa_dir, tmp_path / "home")
     vars_file = hookenv.write_vars(tmp_path / "presync.yml", _presync_vars(nodes, labelled=True))
     result = hookenv.run_hook_playbook("presync", env, vars_file)
+    print(result.stdout)  # shown with -s / on failure: what a user reads in the Job's log
     assert result.rc != 0 and result.failed >= 1, str(result)
     _no_traceback(result)
     out = result.stdout
@@ -116,6 +117,7 @@ def test_postsync_verifies_the_waves_with_the_hook_identity(cluster, admin, root
         "postsync_wave_timeout": 120, "postsync_timeout": 240})
     mark = cluster.audit_mark()
     result = hookenv.run_hook_playbook("postsync", env, vars_file)
+    print(result.stdout)  # shown with -s: the wave report
     assert result.ok, str(result)
     _no_traceback(result)
     for child in root_app.children:
@@ -134,6 +136,7 @@ def test_postsync_fails_cleanly_without_listing_applications(cluster, admin, roo
         "postsync_root_app": root_app.name, "postsync_namespace": root_app.namespace,
         "postsync_wave_timeout": 30, "postsync_timeout": 60})
     result = hookenv.run_hook_playbook("postsync", env, vars_file, timeout=300)
+    print(result.stdout)  # shown with -s / on failure: what a user reads in the Job's log
     assert result.rc != 0 and result.failed >= 1, str(result)
     _no_traceback(result)
     out = result.stdout
@@ -149,6 +152,7 @@ def test_postsync_fails_the_hook_when_a_wave_is_not_healthy(cluster, broken_root
         "postsync_root_app": broken_root_app.name, "postsync_namespace": broken_root_app.namespace,
         "postsync_wave_timeout": 45, "postsync_timeout": 90})
     result = hookenv.run_hook_playbook("postsync", env, vars_file, timeout=300)
+    print(result.stdout)  # shown with -s / on failure: what a user reads in the Job's log
     assert result.rc != 0 and result.failed >= 1, str(result)
     _no_traceback(result)
     out = result.stdout
