@@ -78,6 +78,8 @@ def test_presync_labels_nodes_and_ensures_namespaces(cluster, admin, hook_sa_dir
         second = hookenv.run_hook_playbook("presync", env, vars_file)
         assert second.ok and second.changed == 0, str(second)
         REPORT["hooks: presync (second run)"] = f"{second.seconds:.1f}s, changed=0"
+        checked = hookenv.run_hook_playbook("presync", env, vars_file, args=("--check", "--diff"))
+        assert checked.ok and checked.changed == 0, str(checked)
     finally:
         cleanup = hookenv.write_vars(tmp_path / "cleanup.yml", _presync_vars(nodes, labelled=False))
         done = hookenv.run_hook_playbook("presync", env, cleanup)
