@@ -32,6 +32,18 @@ def say(msg: str) -> None:
     print(msg, flush=True)
 
 
+def stop_hint(workdir: Path) -> str:
+    """How to stop the cluster recorded in ``workdir``."""
+    if workdir == DEFAULT_DIR:
+        return "make cluster-down"
+    return f"python -m tests.harness --dir {workdir} down"
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the checkout when it is inside it (what a user types)."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def _state_path(workdir: Path) -> Path:
     return workdir / "state.json"
 
@@ -61,7 +73,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         say(f"kube-apiserver {cluster.version()['gitVersion']} at {state['server']}")
         nodes = cluster.kubectl("get", "nodes", "--no-headers").stdout.splitlines()
         say(f"nodes: {len(nodes)} ({sum(' Ready ' in n for n in nodes)} Ready)")
-        say(cluster.rss_report())
+        rss = cluster.rss_report()
+        if state.get("argocd"):
+            procs = [ManagedProcess.from_state(p) for p in state["argocd"]["processes"]]
+            rss += f"; argocd {sum(p.rss() for p in procs) / 2**20:.0f} MiB"
+        say(rss)
     say(f"kubeconfig: {state['kubeconfig']}")
     return 0 if all(alive.values()) else 1
 
@@ -140,10 +156,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     except (HarnessError, BuildError) as exc:
         say(f"[up] FAILED: {exc}")
         return 1
-    kc = args.dir / "kubeconfig"
+    kc = shown(args.dir / "kubeconfig")
     say(f"kubeconfig: {kc}")
-    say(f"inspect: kubectl --kubeconfig {kc} get nodes")
-    say("stop:    make cluster-down")
+    say(f"inspect: kubectl --kubeconfig {kc} get nodes" + (" / get applications -A" if args.argocd else ""))
+    say(f"stop:    {stop_hint(args.dir)}")
     return 0
 
 
@@ -157,7 +173,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except (HarnessError, BuildError) as exc:
         say(f"[demo] FAILED to start: {exc}")
         return 1
-    return run_demo(cluster, app, args, say)
+    return run_demo(cluster, app, args, say, stop_hint(args.dir))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,8 @@ def demo_extra_vars(cluster: Cluster, app: ArgoCD) -> dict:
     }
 
 
-def run_demo(cluster: Cluster, app: ArgoCD, args: Namespace, say: Callable[[str], None]) -> int:
+def run_demo(cluster: Cluster, app: ArgoCD, args: Namespace, say: Callable[[str], None],
+             stop_hint: str = "make cluster-down") -> int:
     """Run the GitOps stages, streaming ansible's output; return its exit code."""
     inventory = args.inventory or str(DEFAULT_INVENTORY)
     cmd = [str(VENV_BIN / "ansible-playbook"), "ecoeco.gitops.site", "-i", inventory,
@@ -67,5 +68,5 @@ def run_demo(cluster: Cluster, app: ArgoCD, args: Namespace, say: Callable[[str]
     say("")
     say(f"inspect: kubectl --kubeconfig {kc.relative_to(REPO_ROOT) if kc.is_relative_to(REPO_ROOT) else kc}"
         " get applications -A")
-    say("stop:    make cluster-down")
+    say(f"stop:    {stop_hint}")
     return rc
