@@ -4,8 +4,12 @@
 """Declarative node labels and taints for many nodes in one pass.
 
 One LIST of the cluster's nodes, a plan per node computed locally, then one
-merge PATCH (guarded by the node's resourceVersion) per node that differs,
-sent by a bounded thread pool.  A no-op run costs exactly one request.
+JSON PATCH per node that differs, sent by a bounded thread pool.  Every op is
+guarded by a ``test`` of the value it was planned from (the label, the
+annotation, the whole taint list), so a concurrent change of those fields
+fails the patch and the node is re-read, while status heartbeats, which
+change the resourceVersion all the time, do not.  A no-op run costs exactly
+one request.
 
 Managed set: a label or taint is managed when its key starts with one of the
 managed prefixes, or when its key is recorded in the node annotations
@@ -52,7 +56,7 @@ class NodePlan:
     """The change one node needs; ``patch`` is None when it needs none."""
 
     name: str
-    patch: Optional[Dict[str, Any]]
+    patch: Optional[List[Dict[str, Any]]]  # JSON patch ops
     change: Dict[str, Any]
     before: Dict[str, Any]
     after: Dict[str, Any]
@@ -168,7 +172,7 @@ def _recorded_annotation(keys: Iterable[str], prefixes: Sequence[str]) -> Set[st
 
 
 def plan_node(node: Dict[str, Any], want: DesiredNode, prefixes: Sequence[str]) -> NodePlan:
-    """Compare one live node with what is declared; build the merge patch it needs."""
+    """Compare one live node with what is declared; build the JSON patch it needs."""
     meta = node.get("metadata") or {}
     name = meta.get("name", "")
     live_labels: Dict[str, str] = dict(meta.get("labels") or {})
@@ -221,21 +225,63 @@ def plan_node(node: Dict[str, Any], want: DesiredNode, prefixes: Sequence[str]) 
         change["ownership"] = dict(annotation_patch)
 
     before = {"labels": live_labels, "taints": live_taints}
-    patch: Optional[Dict[str, Any]] = None
+    patch: Optional[List[Dict[str, Any]]] = None
     after = before
     if change:
-        metadata: Dict[str, Any] = {"resourceVersion": meta.get("resourceVersion")}
-        if label_patch:
-            metadata["labels"] = label_patch
-        if annotation_patch:
-            metadata["annotations"] = annotation_patch
-        patch = {"metadata": metadata}
+        patch = (_map_ops("/metadata/labels", meta.get("labels"), label_patch)
+                 + _map_ops("/metadata/annotations", meta.get("annotations"), annotation_patch))
         if new_taints is not None:
-            patch["spec"] = {"taints": new_taints or None}
+            patch += _taint_ops(node.get("spec") or {}, new_taints)
         new_labels = {k: v for k, v in live_labels.items() if k not in removed}
         new_labels.update({k: v for k, v in label_patch.items() if v is not None})
         after = {"labels": new_labels, "taints": live_taints if new_taints is None else new_taints}
     return NodePlan(name=name, patch=patch, change=change, before=before, after=after)
+
+
+# -- JSON patch ------------------------------------------------------------------------
+def json_pointer(key: str) -> str:
+    """Escape a map key for a JSON pointer (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _map_ops(path: str, live: Optional[Dict[str, str]], changes: Dict[str, Optional[str]]) -> List[Dict[str, Any]]:
+    """Per-key ops on a string map, each guarded by a ``test`` of the value it was planned from.
+
+    Only the keys this run changes are guarded, so concurrent writes elsewhere on the
+    node (status heartbeats, other labels) do not conflict; a concurrent write to one
+    of these keys fails the patch and the node is re-read and re-planned.
+    """
+    if not changes:
+        return []
+    if live is None:
+        added = {k: v for k, v in changes.items() if v is not None}
+        return [{"op": "test", "path": path, "value": None}, {"op": "add", "path": path, "value": added}] \
+            if added else []
+    ops: List[Dict[str, Any]] = []
+    for key, value in sorted(changes.items()):
+        at = f"{path}/{json_pointer(key)}"
+        ops.append({"op": "test", "path": at, "value": live.get(key)})
+        if value is None:
+            if key in live:
+                ops.append({"op": "remove", "path": at})
+            else:
+                ops.pop()
+        else:
+            ops.append({"op": "replace" if key in live else "add", "path": at, "value": value})
+    return ops
+
+
+def _taint_ops(spec: Dict[str, Any], new_taints: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Replace ``spec.taints`` only if it still is the list the plan was computed from."""
+    live = spec.get("taints")
+    ops: List[Dict[str, Any]] = [{"op": "test", "path": "/spec/taints", "value": live}]
+    if new_taints:
+        ops.append({"op": "replace" if live is not None else "add", "path": "/spec/taints", "value": new_taints})
+    elif live is not None:
+        ops.append({"op": "remove", "path": "/spec/taints"})
+    else:
+        ops = []
+    return ops
 
 
 @dataclass
@@ -275,16 +321,17 @@ class RequestCounter:
 
 def patch_node(client: Any, plan: NodePlan, want: DesiredNode, prefixes: Sequence[str],
                counter: RequestCounter) -> NodePlan:
-    """Send one node's patch; on a resourceVersion conflict re-read the node and re-plan."""
+    """Send one node's patch; when a guarded value changed meanwhile, re-read the node and re-plan."""
     for attempt in range(CONFLICT_RETRIES):
         if plan.patch is None:
             return plan
         try:
             counter.add()
-            client.merge_patch(NODES, plan.name, plan.patch)
+            client.json_patch(NODES, plan.name, plan.patch)
             return plan
         except K8sError as exc:
-            if exc.status != 409 or attempt == CONFLICT_RETRIES - 1:
+            # 409/422: a ``test`` op failed (or the object changed): someone else wrote our keys.
+            if exc.status not in (409, 422) or attempt == CONFLICT_RETRIES - 1:
                 raise
         counter.add()
         node = client.get(NODES, plan.name)

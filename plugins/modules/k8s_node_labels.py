@@ -12,8 +12,10 @@ short_description: Declarative labels and taints for many Kubernetes nodes in on
 version_added: "0.1.0"
 description:
   - Lists the cluster's nodes once, computes for every declared node the labels and taints that differ, and sends one
-    merge patch (guarded by the node's C(resourceVersion)) per node that differs, several at a time.
-    A run that changes nothing makes exactly one API request.
+    JSON patch per node that differs, several at a time. A run that changes nothing makes exactly one API request.
+  - Every patch operation is guarded by a C(test) of the value it was planned from (the label, the annotation, the
+    whole taint list). When someone else changed one of those meanwhile, the node is read again and planned anew;
+    status updates of the node never cause a retry.
   - A label or taint is managed when its key starts with one of O(managed_prefixes), or when its key is recorded in
     the node annotations C(node.ecoeco.io/managed-labels) or C(node.ecoeco.io/managed-taints), which this module
     writes for every declared key outside the prefixes. Managed keys that are no longer declared are removed.

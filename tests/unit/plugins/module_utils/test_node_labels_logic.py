@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 
 import pytest
@@ -23,27 +24,40 @@ def node(name, labels=None, annotations=None, taints=None, rv="10"):
     return obj
 
 
-def _merge_patch(target, patch):
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        elif isinstance(value, dict):
-            sub = target.get(key)
-            if not isinstance(sub, dict):
-                sub = target[key] = {}
-            _merge_patch(sub, value)
-        else:
-            target[key] = copy.deepcopy(value)
+def _resolve(doc, path):
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
+    for part in parts[:-1]:
+        doc = doc[part]
+    return doc, parts[-1]
+
+
+def apply_json_patch(doc, ops):
+    """RFC 6902 on dicts, with the API server's rule that ``test`` of null matches a missing path."""
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        parent, key = _resolve(doc, op["path"])
+        if op["op"] == "test":
+            if parent.get(key) != op["value"]:
+                raise K8sError(f"test failed at {op['path']}", 422)
+        elif op["op"] == "add":
+            parent[key] = copy.deepcopy(op["value"])
+        elif op["op"] == "replace":
+            assert key in parent, op
+            parent[key] = copy.deepcopy(op["value"])
+        elif op["op"] == "remove":
+            assert key in parent, op
+            del parent[key]
+    return doc
 
 
 class FakeNodes:
-    """Nodes behind LIST/GET/merge PATCH with resourceVersion preconditions."""
+    """Nodes behind LIST/GET/JSON PATCH; ``heartbeat`` changes resourceVersion like kubelet status."""
 
     def __init__(self, *nodes):
         self.nodes = {n["metadata"]["name"]: copy.deepcopy(n) for n in nodes}
         self.requests = []
         self.lock = threading.Lock()
-        self.conflict_once = set()
+        self.interfere = {}
 
     def list(self, ref, namespace=None, label_selector=None, field_selector=None):
         assert ref == NODES
@@ -54,21 +68,21 @@ class FakeNodes:
         self.requests.append(("GET", name))
         return copy.deepcopy(self.nodes.get(name))
 
-    def merge_patch(self, ref, name, patch, namespace=None, dry_run=False):
+    def heartbeat(self, name):
+        meta = self.nodes[name]["metadata"]
+        meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+
+    def json_patch(self, ref, name, ops, namespace=None, dry_run=False):
         with self.lock:
-            self.requests.append(("PATCH", name, copy.deepcopy(patch)))
-            obj = self.nodes[name]
-            if name in self.conflict_once:
-                self.conflict_once.discard(name)
-                obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
-            want_rv = patch.get("metadata", {}).get("resourceVersion")
-            if want_rv and want_rv != obj["metadata"]["resourceVersion"]:
-                raise K8sError("conflict", 409)
-            body = copy.deepcopy(patch)
-            body["metadata"].pop("resourceVersion", None)
-            _merge_patch(obj, body)
-            obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
-            return copy.deepcopy(obj)
+            self.requests.append(("PATCH", name, copy.deepcopy(ops)))
+            self.heartbeat(name)  # status updates never make a patch fail
+            if name in self.interfere:  # someone else writes one of our labels first
+                key, value = self.interfere.pop(name)
+                self.nodes[name]["metadata"]["labels"][key] = value
+            new = apply_json_patch(self.nodes[name], ops)
+            self.nodes[name] = new
+            self.heartbeat(name)
+            return copy.deepcopy(new)
 
     def patches(self):
         return [r for r in self.requests if r[0] == "PATCH"]
@@ -121,21 +135,29 @@ def want(labels=None, taints=None):
     return nl.DesiredNode(labels=dict(labels or {}), taints=[dict(t) for t in taints or []])
 
 
+def ops_by_path(plan):
+    return {(op["op"], op["path"]): op.get("value") for op in plan.patch}
+
+
 def test_first_apply_records_plain_keys_and_patches_labels_taints():
-    live = node("db-1", labels={"kubernetes.io/hostname": "db-1"},
-                taints=[{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}])
+    not_ready = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+    live = node("db-1", labels={"kubernetes.io/hostname": "db-1"}, taints=[not_ready])
     plan = nl.plan_node(live, want({"workload": "database", "node.ecoeco.io/tier": "data"}, [DB_TAINT]), PREFIXES)
-    assert plan.patch == {
-        "metadata": {
-            "resourceVersion": "10",
-            "labels": {"workload": "database", "node.ecoeco.io/tier": "data"},
-            "annotations": {nl.MANAGED_LABELS_ANNOTATION: "workload", nl.MANAGED_TAINTS_ANNOTATION: "dedicated"},
-        },
-        "spec": {"taints": [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}, DB_TAINT]},
-    }
+    assert plan.patch == [
+        {"op": "test", "path": "/metadata/labels/node.ecoeco.io~1tier", "value": None},
+        {"op": "add", "path": "/metadata/labels/node.ecoeco.io~1tier", "value": "data"},
+        {"op": "test", "path": "/metadata/labels/workload", "value": None},
+        {"op": "add", "path": "/metadata/labels/workload", "value": "database"},
+        {"op": "test", "path": "/metadata/annotations", "value": None},
+        {"op": "add", "path": "/metadata/annotations",
+         "value": {nl.MANAGED_LABELS_ANNOTATION: "workload", nl.MANAGED_TAINTS_ANNOTATION: "dedicated"}},
+        {"op": "test", "path": "/spec/taints", "value": [not_ready]},
+        {"op": "replace", "path": "/spec/taints", "value": [not_ready, DB_TAINT]},
+    ]
     assert plan.change["labels"]["added"] == {"workload": "database", "node.ecoeco.io/tier": "data"}
     assert plan.change["taints"] == {"added": [DB_TAINT], "removed": []}
     assert plan.after["labels"]["kubernetes.io/hostname"] == "db-1"
+    assert "resourceVersion" not in json.dumps(plan.patch)
 
 
 def test_converged_node_needs_no_patch():
@@ -150,10 +172,15 @@ def test_undeclared_recorded_and_prefixed_labels_are_removed_foreign_untouched()
     live = node("db-1", labels={"workload": "database", "node.ecoeco.io/old": "1", "team": "x", "zone": "a"},
                 annotations={nl.MANAGED_LABELS_ANNOTATION: "workload,zone"})
     plan = nl.plan_node(live, want({"zone": "a"}), PREFIXES)
-    assert plan.patch["metadata"]["labels"] == {"workload": None, "node.ecoeco.io/old": None}
-    assert plan.patch["metadata"]["annotations"] == {nl.MANAGED_LABELS_ANNOTATION: "zone"}
+    ops = ops_by_path(plan)
+    assert ("remove", "/metadata/labels/workload") in ops
+    assert ("remove", "/metadata/labels/node.ecoeco.io~1old") in ops
+    assert ops[("test", "/metadata/labels/workload")] == "database"
+    assert ops[("replace", "/metadata/annotations/node.ecoeco.io~1managed-labels")] == "zone"
+    assert not any("team" in op["path"] or "zone" in op["path"] for op in plan.patch)
     assert plan.change["labels"]["removed"] == ["node.ecoeco.io/old", "workload"]
     assert plan.after["labels"] == {"team": "x", "zone": "a"}
+    assert apply_json_patch(live, plan.patch)["metadata"]["labels"] == {"team": "x", "zone": "a"}
 
 
 def test_unmanaged_taints_are_kept_and_managed_removed():
@@ -161,15 +188,18 @@ def test_unmanaged_taints_are_kept_and_managed_removed():
     live = node("db-1", annotations={nl.MANAGED_TAINTS_ANNOTATION: "dedicated"},
                 taints=[foreign, DB_TAINT, {"key": "node.ecoeco.io/drain", "effect": "NoExecute"}])
     plan = nl.plan_node(live, want(), PREFIXES)
-    assert plan.patch["spec"] == {"taints": [foreign]}
-    assert plan.patch["metadata"]["annotations"] == {nl.MANAGED_TAINTS_ANNOTATION: None}
+    ops = ops_by_path(plan)
+    assert ops[("replace", "/spec/taints")] == [foreign]
+    assert ops[("test", "/spec/taints")] == live["spec"]["taints"]
+    assert ("remove", "/metadata/annotations/node.ecoeco.io~1managed-taints") in ops
     assert len(plan.change["taints"]["removed"]) == 2
 
 
 def test_all_taints_removed_clears_the_field():
     live = node("db-1", annotations={nl.MANAGED_TAINTS_ANNOTATION: "dedicated"}, taints=[DB_TAINT])
     plan = nl.plan_node(live, want(), PREFIXES)
-    assert plan.patch["spec"] == {"taints": None}
+    assert ("remove", "/spec/taints") in ops_by_path(plan)
+    assert "taints" not in apply_json_patch(live, plan.patch)["spec"]
 
 
 def test_changed_taint_value_and_label_value():
@@ -179,15 +209,20 @@ def test_changed_taint_value_and_label_value():
     plan = nl.plan_node(live, want({"workload": "database"}, [DB_TAINT]), PREFIXES)
     assert plan.change["labels"]["changed"] == {"workload": {"before": "db", "after": "database"}}
     assert plan.change["taints"]["added"] == [DB_TAINT]
-    assert plan.patch["spec"]["taints"] == [DB_TAINT]
-    assert "annotations" not in plan.patch["metadata"]
+    ops = ops_by_path(plan)
+    assert ops[("test", "/metadata/labels/workload")] == "db"
+    assert ops[("replace", "/metadata/labels/workload")] == "database"
+    assert ops[("replace", "/spec/taints")] == [DB_TAINT]
+    assert not any("annotations" in op["path"] for op in plan.patch)
 
 
 def test_taking_over_a_foreign_label_with_same_value_only_records_it():
-    live = node("db-1", labels={"workload": "database"})
+    live = node("db-1", labels={"workload": "database"}, annotations={"other": "x"})
     plan = nl.plan_node(live, want({"workload": "database"}), PREFIXES)
-    assert plan.patch == {"metadata": {"resourceVersion": "10",
-                                       "annotations": {nl.MANAGED_LABELS_ANNOTATION: "workload"}}}
+    assert plan.patch == [
+        {"op": "test", "path": "/metadata/annotations/node.ecoeco.io~1managed-labels", "value": None},
+        {"op": "add", "path": "/metadata/annotations/node.ecoeco.io~1managed-labels", "value": "workload"},
+    ]
     assert "labels" not in plan.change and plan.change["ownership"]
 
 
@@ -253,24 +288,37 @@ def test_check_mode_makes_only_the_list_request():
     assert len(result["diff"]) == 5
 
 
-def test_conflict_rereads_and_replans():
+def test_status_heartbeats_do_not_cause_retries():
     api = cluster(3)
-    api.conflict_once.add("w-1")
+    for name in list(api.nodes):
+        api.heartbeat(name)  # patches never pin the resourceVersion
     result = nl.run(api, params(inventory(3)), check_mode=False, want_diff=False)
+    assert result["api_requests"] == 4
+
+
+def test_concurrent_write_to_our_key_rereads_and_replans():
+    api = cluster(3)
+    nl.run(api, params(inventory(3)), check_mode=False, want_diff=False)
+    inv = inventory(3)
+    inv["w-1"]["labels"]["workload"] = "cache"
+    api.interfere["w-1"] = ("workload", "someone-else")
+    api.requests.clear()
+    result = nl.run(api, params(inv), check_mode=False, want_diff=False)
     assert result["changed"] is True and "_fail_msg" not in result
-    assert result["api_requests"] == 1 + 3 + 2  # LIST, 3 PATCH, then GET + PATCH for w-1
-    assert api.nodes["w-1"]["metadata"]["labels"]["workload"] == "api"
+    assert [r[0] for r in api.requests] == ["LIST", "PATCH", "GET", "PATCH"]
+    assert result["api_requests"] == 4
+    assert api.nodes["w-1"]["metadata"]["labels"]["workload"] == "cache"
 
 
 def test_patch_error_is_reported_per_node():
     api = cluster(2)
-    real = api.merge_patch
+    real = api.json_patch
 
-    def failing(ref, name, patch, namespace=None, dry_run=False):
+    def failing(ref, name, ops, namespace=None, dry_run=False):
         if name == "w-1":
             raise K8sError("PATCH /api/v1/nodes/w-1: 403 forbidden", 403)
-        return real(ref, name, patch, namespace, dry_run)
-    api.merge_patch = failing
+        return real(ref, name, ops, namespace, dry_run)
+    api.json_patch = failing
     result = nl.run(api, params(inventory(2)), check_mode=False, want_diff=False)
     assert "w-1: PATCH /api/v1/nodes/w-1: 403 forbidden" in result["_fail_msg"]
     assert list(result["changed_nodes"]) == ["w-0"]
@@ -310,7 +358,7 @@ def test_declared_nodes_outside_the_run_are_not_undeclared():
 def test_parallelism_is_bounded():
     api = cluster(30)
     active = {"now": 0, "max": 0}
-    real = api.merge_patch
+    real = api.json_patch
     gate = threading.Lock()
 
     def tracking(*args, **kwargs):
@@ -324,6 +372,6 @@ def test_parallelism_is_bounded():
         finally:
             with gate:
                 active["now"] -= 1
-    api.merge_patch = tracking
+    api.json_patch = tracking
     nl.run(api, params(inventory(30), parallelism=3), check_mode=False, want_diff=False)
     assert 1 <= active["max"] <= 3
