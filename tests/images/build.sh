@@ -27,8 +27,10 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
 fi
 
+# The recipe: release, package list, mirror and the steps of build_one. An
+# edit elsewhere in this file (comments, tool setup) does not rebuild.
 recipe_hash() {  # $1 distro
-  { cat "$0"; echo "$1 $PACKAGES $MIRROR"; } | sha256sum | cut -c1-16
+  { echo "$1 $PACKAGES $MIRROR"; declare -f build_one; } | sha256sum | cut -c1-16
 }
 
 build_one() {
