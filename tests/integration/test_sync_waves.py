@@ -434,3 +434,41 @@ def test_requests_do_not_grow_with_the_number_of_apps(cluster, argo):
           f"wave times {[w['seconds_to_healthy'] for w in result['waves']]}")
     assert result["api_requests"] == len(events) <= 4 * 3
     assert not [e for e in events if e["verb"] == "get" and e["objectRef"].get("resource") == "applications"]
+
+
+def test_wave_timeout_is_kept_while_statuses_churn(cluster, argo):
+    """The per-wave clock starts when the wave does, and the module stops on time although events keep coming."""
+    argo.create_root([child_entry("ns", 0, namespace=argo.ns), child_entry("db", 1, namespace=argo.ns)])
+    argo.create(argo.app("ns", 0, sync="OutOfSync", health="Progressing"))
+    argo.create(argo.app("db", 1, sync="OutOfSync", health="Progressing"))
+    mark = cluster.audit_mark()
+    verify = InProcess(cluster, argo.ns, root_app=argo.root, wave_timeout=4.0, timeout=60.0).start()
+    wait_for_module_watch(cluster, argo.ns, mark, verify.thread, verify)
+    time.sleep(1.0)
+    argo.set_status(argo.app("ns", 0))
+    while verify.thread.is_alive():          # Argo CD rewrites statuses all the time (reconciledAt)
+        argo.set_status(argo.app("db", 1, sync="OutOfSync", health="Progressing"))
+        time.sleep(0.3)
+    result = verify.join()
+    wave0 = result["waves"][0]["seconds_to_healthy"]
+    print(f"\n[sync_waves] wave 0 healthy at {wave0}s, wave 1 timed out, module elapsed {result['elapsed']}s")
+    assert result["_fail_msg"].startswith("wave timeout 4s reached; wave 1, app db: sync OutOfSync")
+    assert wave0 + 4 <= result["elapsed"] < wave0 + 5.5
+
+
+def test_quiet_watch_ends_at_its_deadline(cluster, argo):
+    """With no events at all, the watch still returns on time (server-side timeoutSeconds), and resumes."""
+    argo.create_root([])
+    client = CountingClient(K8sClient({"kubeconfig": str(cluster.kubeconfig)}))
+    watch = ApplicationWatch(client, argo.ns)
+    watch.relist()
+    took = []
+    for _ in range(2):
+        begin = time.monotonic()
+        assert watch.wait_for_change(3.0) is False
+        took.append(time.monotonic() - begin)
+    watch.close()
+    print(f"\n[sync_waves] quiet watch returned after {[round(t, 2) for t in took]}s; "
+          f"{client.requests} requests, resumes {watch.resumes}, reconnects {watch.reconnects}")
+    assert all(3.0 <= t < 4.5 for t in took)
+    assert watch.reconnects == 0

@@ -62,6 +62,7 @@ class ApplicationWatch:
         self.resumes = 0
         self.reconnects = 0
         self._stream: Optional[Iterator[dict]] = None
+        self._stream_ends = 0.0
         self._backoff = BACKOFF_START
         self.last_error = ""
 
@@ -89,12 +90,15 @@ class ApplicationWatch:
             left = deadline - self.clock()
             if left <= 0:
                 return False
+            if self._stream is not None and self._stream_ends > deadline + 1:
+                self.close()        # the deadline moved closer than the open stream's end: reopen shorter
             try:
                 if self._stream is None:
+                    seconds = min(MAX_WATCH_SECONDS, max(1, math.ceil(left)))
                     self._stream = iter(self.client.watch(
                         APPLICATIONS, self.namespace, self.resource_version,
-                        timeout_seconds=min(MAX_WATCH_SECONDS, max(1, math.ceil(left))),
-                        label_selector=self.label_selector))
+                        timeout_seconds=seconds, label_selector=self.label_selector))
+                    self._stream_ends = self.clock() + seconds
                 event = next(self._stream)
             except StopIteration:     # the server ended the stream: resume from where we are
                 self._stream = None

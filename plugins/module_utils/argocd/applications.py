@@ -297,9 +297,35 @@ def evaluate(app: Optional[Mapping[str, Any]], key: AppKey, wave: int, *,
     return state
 
 
+def caused_by(app: Mapping[str, Any]) -> List[Tuple[str, str, str, str]]:
+    """(group, kind, namespace, name) of the resources Argo CD's health message blames.
+
+    Since Argo CD keeps resource health in its own cache (``status.resourceHealthSource:
+    appTree``), ``status.resources`` has no health, and the app's health message
+    ("Caused by apps/StatefulSet:data/pg, ...") is what names the culprits.
+    """
+    message = ((app.get("status") or {}).get("health") or {}).get("message") or ""
+    if "Caused by " not in message:
+        return []
+    out = []
+    for item in message.split("Caused by ", 1)[1].split(","):
+        item = item.strip()
+        if ":" not in item:
+            continue
+        gk, where = item.split(":", 1)
+        group, _, kind = gk.rpartition("/")
+        ns, _, name = where.rpartition("/")
+        out.append((group, kind, ns, name))
+    return out
+
+
 def _judge_parent(app: Mapping[str, Any], kids: List[AppState], state: AppState,
                   errors: List[str], waits: List[str]) -> None:
-    """Health of a nested parent: its children's verdicts plus its other resources."""
+    """Health of a nested parent: its children's verdicts plus its other resources.
+
+    Its own health counts only where it blames something other than an Application
+    (which the children's verdicts cover without the parent's lag).
+    """
     worst = "Healthy"
     for res in (app.get("status") or {}).get("resources") or []:
         if res.get("kind") == "Application":
@@ -311,6 +337,16 @@ def _judge_parent(app: Mapping[str, Any], kids: List[AppState], state: AppState,
         elif h and h != "Healthy":
             worst = "Progressing" if worst == "Healthy" else worst
             waits.append(f"{res.get('kind')} {res.get('name')} {h}")
+    own = ((app.get("status") or {}).get("health") or {}).get("status")
+    others = [c for c in caused_by(app) if c[1] != "Application"]
+    if own not in (None, "Healthy") and others:
+        blamed = ", ".join(f"{kind} {ns + '/' if ns else ''}{name}" for _g, kind, ns, name in others)
+        if own == "Degraded":
+            worst = "Degraded"
+            errors.append(f"health Degraded, caused by {blamed}")
+        else:
+            worst = "Progressing" if worst == "Healthy" else worst
+            waits.append(f"health {own}, caused by {blamed}")
     for kid in kids:
         name = kid.key[1]
         if kid.verdict == ERROR:

@@ -12,10 +12,11 @@ pod of an old revision, which Kubernetes never replaces by itself.
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import (
     AppKey,
+    caused_by,
     child_app_keys,
     display_name,
 )
@@ -87,15 +88,19 @@ def _pod_problem(pod: Mapping[str, Any]) -> Optional[str]:
     return None
 
 
-def diagnose_workload(client: Any, kind: str, namespace: str, name: str) -> str:
-    """``StatefulSet data/pg 0/1 ready, pod pg-0 Pending - 0/14 nodes ...`` from one GET and one LIST."""
+def diagnose_workload(client: Any, kind: str, namespace: str, name: str) -> Tuple[str, bool]:
+    """(``StatefulSet data/pg 0/1 ready, pod pg-0 Pending - 0/14 nodes ...``, whether it blocks).
+
+    One GET of the workload and one LIST of its pods.
+    """
     obj = client.get(WORKLOADS[kind], name, namespace)
     if obj is None:
-        return f"{kind} {namespace}/{name} does not exist"
+        return f"{kind} {namespace}/{name} does not exist", True
     text = f"{kind} {namespace}/{name} {_ready(kind, obj)}"
+    blocked = not _all_ready(kind, obj)
     selector = _selector(obj)
     if not selector:
-        return text
+        return text, blocked
     pods = client.list(PODS, namespace, label_selector=selector).get("items") or []
     status = obj.get("status") or {}
     update_rev = status.get("updateRevision")
@@ -106,6 +111,7 @@ def diagnose_workload(client: Any, kind: str, namespace: str, name: str) -> str:
         if not problem or shown >= MAX_PODS_PER_WORKLOAD:
             continue
         shown += 1
+        blocked = True
         pod_name = (pod.get("metadata") or {}).get("name")
         text += f", pod {pod_name} {problem}"
         pod_rev = ((pod.get("metadata") or {}).get("labels") or {}).get("controller-revision-hash")
@@ -113,7 +119,31 @@ def diagnose_workload(client: Any, kind: str, namespace: str, name: str) -> str:
             text += (f"; pod {pod_name} is of the old revision {pod_rev} (update revision {update_rev}): "
                      "Kubernetes will not replace a Pending pod of a StatefulSet - delete the pod "
                      f"(kubectl -n {namespace} delete pod {pod_name})")
-    return text
+    return text, blocked
+
+
+def _all_ready(kind: str, obj: Mapping[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    if kind == "DaemonSet":
+        return status.get("numberReady", 0) >= status.get("desiredNumberScheduled", 0)
+    return status.get("readyReplicas", 0) >= (obj.get("spec") or {}).get("replicas", 1)
+
+
+def _suspects(app: Mapping[str, Any]) -> List[Tuple[str, str, str, bool]]:
+    """Workloads worth a look: (kind, namespace, name, flagged by Argo CD)."""
+    status = app.get("status") or {}
+    seen: List[Tuple[str, str, str, bool]] = []
+    for res in status.get("resources") or []:
+        if res.get("kind") in WORKLOADS and (res.get("health") or {}).get("status") in ("Degraded", "Progressing"):
+            seen.append((res["kind"], res.get("namespace") or "", res.get("name", ""), True))
+    for _group, kind, ns, name in caused_by(app):
+        if kind in WORKLOADS and not any(s[:3] == (kind, ns, name) for s in seen):
+            seen.append((kind, ns, name, True))
+    health = (status.get("health") or {}).get("status")
+    if not seen and health not in (None, "Healthy") and status.get("resourceHealthSource") == "appTree":
+        seen = [(r["kind"], r.get("namespace") or "", r.get("name", ""), False)
+                for r in status.get("resources") or [] if r.get("kind") in WORKLOADS]
+    return seen[:MAX_WORKLOADS_PER_APP]
 
 
 def diagnose_app(client: Any, app: Optional[Mapping[str, Any]], index: Mapping[AppKey, Mapping[str, Any]],
@@ -128,25 +158,23 @@ def diagnose_app(client: Any, app: Optional[Mapping[str, Any]], index: Mapping[A
     op = status.get("operationState") or {}
     if op.get("phase") and op.get("phase") != "Succeeded":
         lines.append(f"operation {op['phase']}: {op.get('message', '')}".rstrip(": "))
-    workloads = 0
+    suspects = _suspects(app)
     for res in unhealthy_resources(app):
-        if res.get("kind") == "Application":
+        if res.get("kind") == "Application" or any(s[:3] == (res.get("kind"), res.get("namespace") or "",
+                                                             res.get("name")) for s in suspects):
             continue
-        kind = res.get("kind")
-        health = res.get("health") or {}
-        if kind in WORKLOADS and health.get("status") in ("Degraded", "Progressing") \
-                and workloads < MAX_WORKLOADS_PER_APP:
-            workloads += 1
-            try:
-                line = diagnose_workload(client, kind, res.get("namespace") or "", res.get("name", ""))
-            except K8sError as exc:
-                line = f"{describe_resource(res)}; cannot read it: {exc}"
-            else:
-                if health.get("message"):
-                    line += f" (Argo CD: {health['message']})"
+        lines.append(describe_resource(res))
+    messages = {(r.get("kind"), r.get("namespace") or "", r.get("name")): (r.get("health") or {}).get("message")
+                for r in status.get("resources") or []}
+    for kind, ns, name, flagged in suspects:
+        try:
+            line, blocked = diagnose_workload(client, kind, ns, name)
+        except K8sError as exc:
+            line, blocked = f"{kind} {ns}/{name}: cannot read it: {exc}", True
+        if messages.get((kind, ns, name)):
+            line += f" (Argo CD: {messages[(kind, ns, name)]})"
+        if blocked or flagged:
             lines.append(line)
-        else:
-            lines.append(describe_resource(res))
     if depth < 2:
         for child_key, _wave in child_app_keys(app):
             child = index.get(child_key)

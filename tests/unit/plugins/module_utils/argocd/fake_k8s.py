@@ -64,7 +64,9 @@ class FakeClient:
     def list(self, ref, namespace=None, label_selector=None, field_selector=None):
         self.calls.append(("list", ref.plural, namespace, label_selector))
         if ref.plural == "pods":
-            return {"items": copy.deepcopy(self.pods)}
+            wanted = dict(kv.split("=", 1) for kv in (label_selector or "").split(",") if kv)
+            return {"items": [copy.deepcopy(p) for p in self.pods
+                              if wanted.items() <= (p["metadata"].get("labels") or {}).items()]}
         if self.list_errors:
             raise self.list_errors.pop(0)
         return {"metadata": {"resourceVersion": self.list_rv},

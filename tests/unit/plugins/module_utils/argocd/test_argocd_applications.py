@@ -8,6 +8,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
     ERROR,
     OK,
     WAIT,
+    caused_by,
     child_app_keys,
     evaluate,
     parse_wave,
@@ -196,3 +197,24 @@ def test_nested_parent_is_judged_by_its_children_not_its_lagging_health():
     assert state.verdict == ERROR and "child app monitoring" in state.message
     kid_wait = judge(application("monitoring", 0, root="platform", sync="OutOfSync", health="Progressing"))
     assert judge(parent, children=[kid_wait]).verdict == WAIT
+
+
+def test_caused_by_parses_argo_cds_health_message():
+    app = application("databases", 1, health="Progressing")
+    app["status"]["health"]["message"] = ("Caused by apps/StatefulSet:data/postgresql, "
+                                          "argoproj.io/Application:argocd/db, /Namespace:/data")
+    assert caused_by(app) == [("apps", "StatefulSet", "data", "postgresql"),
+                              ("argoproj.io", "Application", "argocd", "db"), ("", "Namespace", "", "data")]
+    assert caused_by(application("x", 0)) == []
+
+
+def test_parent_blaming_a_non_application_resource_waits():
+    parent = application("platform", 2, health="Progressing",
+                         resources=[child_entry("monitoring", 0), workload_resource("Deployment", "ops", "x", None)])
+    parent["status"]["resources"][1].pop("health")
+    parent["status"]["health"]["message"] = "Caused by apps/Deployment:ops/x"
+    kid = judge(application("monitoring", 0, root="platform"))
+    state = judge(parent, children=[kid])
+    assert state.verdict == WAIT and "caused by Deployment ops/x" in state.message
+    parent["status"]["health"]["message"] = "Caused by argoproj.io/Application:argocd/monitoring"
+    assert judge(parent, children=[kid]).verdict == OK

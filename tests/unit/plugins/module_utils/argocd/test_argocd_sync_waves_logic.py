@@ -282,3 +282,47 @@ def test_deep_copy_safety_of_fixtures():
     a = application("x", 0)
     b = copy.deepcopy(a)
     assert a == b
+
+
+def _pending_sts_client(clock, app):
+    client = FakeClient(clock, [root_app([child_entry("databases", 0)]), app], configmap=GATING_CM)
+    client.objects[("statefulsets", "data", "postgresql")] = {
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "postgresql"}}},
+        "status": {"replicas": 1, "readyReplicas": 0, "currentRevision": "r1", "updateRevision": "r1"}}
+    client.objects[("statefulsets", "data", "redis")] = {
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "redis"}}},
+        "status": {"replicas": 1, "readyReplicas": 1}}
+    client.pods = [{"metadata": {"name": "postgresql-0", "labels": {"app": "postgresql"}},
+                    "status": {"phase": "Pending", "conditions": [{
+                        "type": "PodScheduled", "status": "False",
+                        "message": "0/14 nodes are available: 14 node(s) didn't match Pod's node affinity/selector."}]}}]
+    return client
+
+
+def _app_tree_app(message):
+    # Argo CD v3.6 keeps resource health in its cache: status.resources carry no health (seen)
+    res = [{"group": "apps", "version": "v1", "kind": "StatefulSet", "namespace": "data", "name": n,
+            "status": "Synced"} for n in ("postgresql", "redis")]
+    app = application("databases", 0, health="Progressing", resources=res)
+    app["status"]["resourceHealthSource"] = "appTree"
+    if message:
+        app["status"]["health"]["message"] = message
+    return app
+
+
+def test_diagnosis_follows_argo_cds_caused_by_message():
+    clock = FakeClock()
+    app = _app_tree_app("Caused by apps/StatefulSet:data/postgresql")
+    result = run(_pending_sts_client(clock, app), clock, wave_timeout=5.0)
+    assert ("StatefulSet data/postgresql 0/1 ready, pod postgresql-0 Pending - 0/14 nodes are available"
+            in result["_fail_msg"])
+    assert "data/redis" not in result["_fail_msg"]
+
+
+def test_diagnosis_without_resource_health_looks_at_the_workloads_and_shows_the_blocked_ones():
+    clock = FakeClock()
+    client = _pending_sts_client(clock, _app_tree_app(None))
+    result = run(client, clock, wave_timeout=5.0)
+    assert "StatefulSet data/postgresql 0/1 ready, pod postgresql-0 Pending" in result["_fail_msg"]
+    assert "StatefulSet data/redis" not in result["_fail_msg"]           # ready: not shown
+    assert ("get", "statefulsets", "data", "redis") in client.calls      # but looked at
