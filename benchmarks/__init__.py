@@ -1,0 +1,1 @@
+"""Benchmarks of ecoeco.gitops against what users run instead (``make bench``)."""

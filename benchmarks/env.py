@@ -1,0 +1,125 @@
+"""The benchmark's cluster: the harness's real control plane, plus what the scenarios need.
+
+Only loopback traffic: the harness binds everything to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.harness import binaries
+from tests.harness.ansible import VENV_BIN, ansible_env
+from tests.harness.cluster import Cluster
+from tests.harness.procs import wait_until
+from tests.harness.versions import REPO_ROOT
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results"
+SHARED = Path("/work/shared/manifests")
+ARGOCD_INSTALL = SHARED / "argo-cd" / "v3.6.1" / "install.yaml"
+CALICO_MANIFEST = SHARED / "calico" / "v3.32.1" / "calico.yaml"
+HARNESS_UA = "ecoeco-harness"
+ADMIN_USER = "kubernetes-admin"
+PLAYBOOK = VENV_BIN / "ansible-playbook"
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def start_cluster(workdir: Path | None = None) -> Cluster:
+    """Build what is missing, then start etcd, kube-apiserver, controller-manager, scheduler, kwok."""
+    binaries.require(("kubernetes", "etcd", "kwok"), log=log)
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="ecoeco-bench-"))
+    return Cluster(workdir, log=log).start()
+
+
+def crd_docs(path: Path = ARGOCD_INSTALL) -> list[dict]:
+    """The CustomResourceDefinition documents of a release manifest."""
+    with path.open(encoding="utf-8") as fh:
+        return [d for d in yaml.safe_load_all(fh) if d and d.get("kind") == "CustomResourceDefinition"]
+
+
+def install_argocd_crds(cluster: Cluster, namespace: str = "argocd") -> None:
+    """Argo CD's CRDs (established), its namespace, argocd-cm/argocd-secret and the default AppProject."""
+    cluster.apply(yaml.safe_dump_all(crd_docs()))
+    def established() -> bool:
+        for crd in ("applications.argoproj.io", "appprojects.argoproj.io"):
+            obj = cluster.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}")
+            conds = (obj.get("status") or {}).get("conditions") or []
+            if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conds):
+                return False
+        return True
+
+    wait_until("Argo CD CRDs established", established, 60)
+    gating = (REPO_ROOT / "roles" / "argocd" / "files" / "application-health-gating.lua").read_text(encoding="utf-8")
+    objs = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "argocd-cm", "namespace": namespace,
+                      "labels": {"app.kubernetes.io/part-of": "argocd"}},
+         "data": {"resource.customizations.health.argoproj.io_Application": gating}},
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": "argocd-secret", "namespace": namespace,
+                      "labels": {"app.kubernetes.io/part-of": "argocd"}}, "type": "Opaque"},
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "argocd-rbac-cm", "namespace": namespace,
+                      "labels": {"app.kubernetes.io/part-of": "argocd"}}},
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+         "metadata": {"name": "default", "namespace": namespace},
+         "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+                  "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}},
+    ]
+    cluster.apply(yaml.safe_dump_all(objs))
+
+
+def contender_requests(cluster: Cluster, since) -> list[dict]:
+    """Audit events of the contender: the admin user, not the harness/driver client."""
+    return [ev for ev in cluster.audit_events(since=since, user=ADMIN_USER)
+            if HARNESS_UA not in (ev.get("userAgent") or "")]
+
+
+def wait_audit_settled(cluster: Cluster, seconds: float = 1.5) -> None:
+    """Give the API server's audit backend a moment to write the last events."""
+    time.sleep(seconds)
+
+
+def bench_env(times_file: Path | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """ansible-* environment: this collection, the timestamping callback, no colour."""
+    env = ansible_env()
+    env["ANSIBLE_CALLBACK_PLUGINS"] = str(BENCH_DIR / "callback_plugins")
+    env["ANSIBLE_CALLBACKS_ENABLED"] = "bench_times"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    if times_file:
+        env["BENCH_TIMES_FILE"] = str(times_file)
+    env.update(extra or {})
+    return env
+
+
+def read_times(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_json(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """Nearest-rank-with-interpolation percentile (None for no values)."""
+    vals = sorted(v for v in values if v is not None)
+    if not vals:
+        return None
+    pos = (len(vals) - 1) * pct / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(vals) - 1)
+    return round(vals[lo] + (vals[hi] - vals[lo]) * (pos - lo), 3)

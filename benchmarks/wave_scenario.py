@@ -1,0 +1,170 @@
+"""N Argo CD Applications in 4 waves under a root app, and a driver that flips them.
+
+The driver plays the application controller: it waits until the contender is
+looking at Applications (its first request on ``applications`` in the audit
+log), then marks each wave Synced (to the root's revision, comparison current)
+and Healthy, wave after wave, ``gap`` seconds apart.  The flip time of a wave is
+when the driver sent the PATCH of its last app (monotonic clock, with the matching
+wall-clock time to compare with what contenders report).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from tests.harness.cluster import Cluster
+
+NAMESPACE = "argocd"
+ROOT = "root"
+REPO = "https://git.example.invalid/platform/gitops.git"
+TARGET = "main"
+REVISION = "3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+WAVE_LABEL = "bench.ecoeco.io/wave"
+WAVES = (0, 1, 2, 3)
+APPS_PATH = f"/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/applications"
+MERGE = "application/merge-patch+json"
+
+
+def app_names(n_apps: int) -> dict[int, list[str]]:
+    """``{wave: [names]}``: ``n_apps`` split evenly over the 4 waves."""
+    out: dict[int, list[str]] = {w: [] for w in WAVES}
+    for i in range(n_apps):
+        wave = WAVES[i * len(WAVES) // n_apps]
+        out[wave].append(f"app-w{wave}-{i:04d}")
+    return out
+
+
+def _source(path: str) -> dict:
+    return {"repoURL": REPO, "path": path, "targetRevision": TARGET}
+
+
+def _destination(ns: str) -> dict:
+    return {"server": "https://kubernetes.default.svc", "namespace": ns}
+
+
+def _pending_status(name: str) -> dict:
+    return {"sync": {"status": "OutOfSync", "comparedTo": {"source": _source(f"apps/{name}"),
+                                                          "destination": _destination(name)}},
+            "health": {"status": "Missing"}}
+
+
+def _ready_status(name: str) -> dict:
+    return {"sync": {"status": "Synced", "revision": REVISION,
+                     "comparedTo": {"source": _source(f"apps/{name}"), "destination": _destination(name)}},
+            "health": {"status": "Healthy"},
+            "reconciledAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def child_app(name: str, wave: int) -> dict:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": NAMESPACE,
+                     "labels": {WAVE_LABEL: str(wave), "app.kubernetes.io/instance": ROOT},
+                     "annotations": {"argocd.argoproj.io/sync-wave": str(wave),
+                                     "argocd.argoproj.io/tracking-id":
+                                         f"{ROOT}:argoproj.io/Application:{NAMESPACE}/{name}"}},
+        "spec": {"project": "default", "source": _source(f"apps/{name}"), "destination": _destination(name)},
+        "status": _pending_status(name),
+    }
+
+
+def root_app(names: dict[int, list[str]]) -> dict:
+    resources = [{"group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
+                  "namespace": NAMESPACE, "name": n, "status": "Synced", "syncWave": w}
+                 for w, ns in names.items() for n in ns]
+    return {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": ROOT, "namespace": NAMESPACE},
+        "spec": {"project": "default", "source": _source("apps"), "destination": _destination(NAMESPACE)},
+        "status": {"sync": {"status": "Synced", "revision": REVISION,
+                            "comparedTo": {"source": _source("apps"), "destination": _destination(NAMESPACE)}},
+                   "health": {"status": "Healthy"}, "resources": resources},
+    }
+
+
+def _pool_map(fn, items, workers: int = 8) -> None:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(fn, items):
+            pass
+
+
+def create(cluster: Cluster, n_apps: int) -> dict[int, list[str]]:
+    """Delete any earlier scenario, create the root and ``n_apps`` children (all pending)."""
+    api = cluster.api
+    api.request("DELETE", APPS_PATH, ok404=True)  # deletecollection: no finalizers on these
+    deadline = time.monotonic() + 120
+    while api.get(APPS_PATH)["items"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("old Applications still present after 120s")
+        time.sleep(0.5)
+    names = app_names(n_apps)
+    items = [child_app(n, w) for w, ns in names.items() for n in ns]
+    _pool_map(lambda body: api.request("POST", APPS_PATH, body), items, workers=6)
+    api.request("POST", APPS_PATH, root_app(names))
+    return names
+
+
+def reset(cluster: Cluster, names: dict[int, list[str]]) -> None:
+    """Every child back to OutOfSync/Missing (the next contender starts from the same state)."""
+    api = cluster.api
+    everything = [n for ns in names.values() for n in ns]
+    _pool_map(lambda n: api.request("PATCH", f"{APPS_PATH}/{n}", {"status": _pending_status(n)}, MERGE),
+              everything, workers=6)
+
+
+@dataclass
+class Flip:
+    wave: int
+    mono: float     # when the driver sent the PATCH of the wave's last app (monotonic)
+    wall: float     # the same moment on the wall clock (to compare with what contenders report)
+    seconds: float  # how long flipping the whole wave took
+
+
+class Driver(threading.Thread):
+    """Flips the waves once ``gate()`` is true (polled, bounded by ``gate_timeout``)."""
+
+    def __init__(self, cluster: Cluster, names: dict[int, list[str]], gate, *, settle: float = 0.5,
+                 gap: float = 4.0, gate_timeout: float = 120.0):
+        super().__init__(name="wave-driver", daemon=True)
+        self.cluster, self.names, self.gate = cluster, names, gate
+        self.settle, self.gap, self.gate_timeout = settle, gap, gate_timeout
+        self.flips: list[Flip] = []
+        self.error: str | None = None
+        self.gated_after: float | None = None
+        self._stop_event = threading.Event()
+
+    def cancel(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:  # noqa: D102
+        try:
+            t0 = time.monotonic()
+            while not self.gate():
+                if time.monotonic() - t0 > self.gate_timeout:
+                    self.error = f"contender made no request on applications within {self.gate_timeout}s"
+                    return
+                if self._stop_event.wait(0.05):
+                    return
+            self.gated_after = round(time.monotonic() - t0, 3)
+            if self._stop_event.wait(self.settle):
+                return
+            api = self.cluster.api
+            for i, wave in enumerate(WAVES):
+                if i and self._stop_event.wait(self.gap):
+                    return
+                begin = time.monotonic()
+                sent: list[tuple[float, float]] = []
+
+                def flip(name: str) -> None:
+                    stamp = (time.monotonic(), time.time())
+                    api.request("PATCH", f"{APPS_PATH}/{name}", {"status": _ready_status(name)}, MERGE)
+                    sent.append(stamp)  # list.append is atomic
+
+                _pool_map(flip, self.names[wave], workers=6)
+                mono, wall = max(sent)
+                self.flips.append(Flip(wave, mono, wall, round(time.monotonic() - begin, 3)))
+        except Exception as exc:  # noqa: BLE001 - reported in the results
+            self.error = f"{type(exc).__name__}: {exc}"
