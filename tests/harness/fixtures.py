@@ -8,6 +8,7 @@
 - ``argocd``: session-scoped :class:`~tests.harness.argocd.ArgoCD` processes
   (repo-server, application-controller, redis) on that cluster.
 
+``ECOECO_ARGOCD_APP_RESYNC`` sets the controller's ``--app-resync`` (default 30 s).
 Set ``ECOECO_CLUSTER_STATE=.cluster/state.json`` to reuse a cluster started
 with ``make cluster-up`` instead of starting one (it is not stopped then).
 
@@ -105,7 +106,8 @@ def argocd(request: pytest.FixtureRequest, cluster: Cluster,
 
     log = _say(request.config)
     _require(request.config, ARGOCD)
-    app = ArgoCD(cluster, tmp_path_factory.mktemp("argocd"), log=log)
+    resync = int(os.environ.get("ECOECO_ARGOCD_APP_RESYNC", "30"))
+    app = ArgoCD(cluster, tmp_path_factory.mktemp("argocd"), log=log, app_resync=resync)
     try:
         try:
             app.start()

@@ -40,8 +40,8 @@ def _taint(item: Any) -> dict[str, str]:
             taint["value"] = str(item["value"])
         return taint
     text = str(item)
-    keyval, _, effect = text.rpartition(":")
-    key, _, value = keyval.partition("=")
+    keyval, dummy, effect = text.rpartition(":")
+    key, dummy, value = keyval.partition("=")
     taint = {"key": key, "effect": effect or "NoSchedule"}
     if value:
         taint["value"] = value

@@ -69,9 +69,15 @@ def _workloads(ns: str) -> str:
         "tolerations": [{"operator": "Exists"}],
         "containers": [{"name": "main", "image": "registry.invalid/app:1"}],
     }
-    meta = lambda kind: {"name": f"t-{kind}", "namespace": ns}  # noqa: E731
-    tmpl = lambda kind: {"metadata": {"labels": {"app": f"t-{kind}"}}, "spec": pod}  # noqa: E731
-    sel = lambda kind: {"matchLabels": {"app": f"t-{kind}"}}  # noqa: E731
+
+    def meta(kind: str) -> dict:
+        return {"name": f"t-{kind}", "namespace": ns}
+
+    def tmpl(kind: str) -> dict:
+        return {"metadata": {"labels": {"app": f"t-{kind}"}}, "spec": pod}
+
+    def sel(kind: str) -> dict:
+        return {"matchLabels": {"app": f"t-{kind}"}}
     docs = [
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("deploy"),
          "spec": {"replicas": 3, "selector": sel("deploy"), "template": tmpl("deploy")}},
@@ -123,7 +129,7 @@ def test_serviceaccount_token_authenticates_and_rbac_denies(cluster: Cluster, na
 
 def test_audit_log_counts_requests_by_user_agent(cluster: Cluster, namespace: str) -> None:
     mark = cluster.audit_mark()
-    for _ in range(3):
+    for dummy in range(3):
         cluster.kubectl("get", "configmaps", "-n", namespace)
     events = cluster.audit_events(since=mark, verb="list", resource="configmaps",
                                   user_agent="kubectl", namespace=namespace)
@@ -149,8 +155,9 @@ def test_memory_stays_under_limit(cluster: Cluster) -> None:
 
 def test_cli_up_down_stops_exactly_its_pids(tmp_path) -> None:
     """`up` leaves a detached cluster and state.json; `down` stops those PIDs and no more."""
-    run = lambda *a: subprocess.run([sys.executable, "-m", "tests.harness", "--dir", str(tmp_path), *a],  # noqa: E731
-                                    cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tests.harness", "--dir", str(tmp_path), *args],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
     up = run("up", "--nodes", "2")
     assert up.returncode == 0, up.stdout + up.stderr
     state = json.loads((tmp_path / "state.json").read_text())
