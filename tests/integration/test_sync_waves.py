@@ -463,7 +463,7 @@ def test_quiet_watch_ends_at_its_deadline(cluster, argo):
     watch = ApplicationWatch(client, argo.ns)
     watch.relist()
     took = []
-    for _ in range(2):
+    for _attempt in range(2):
         begin = time.monotonic()
         assert watch.wait_for_change(3.0) is False
         took.append(time.monotonic() - begin)

@@ -313,8 +313,8 @@ def caused_by(app: Mapping[str, Any]) -> List[Tuple[str, str, str, str]]:
         if ":" not in item:
             continue
         gk, where = item.split(":", 1)
-        group, _, kind = gk.rpartition("/")
-        ns, _, name = where.rpartition("/")
+        group, _sep, kind = gk.rpartition("/")
+        ns, _sep, name = where.rpartition("/")
         out.append((group, kind, ns, name))
     return out
 
