@@ -166,16 +166,18 @@ class ArgoCD:
                 doc = dict(doc, metadata=dict(doc["metadata"], namespace=ns))
                 self._create(f"/api/v1/namespaces/{ns}/{plural}", doc)
 
-        def established() -> bool:
+        def served() -> bool:
+            # Cheap list calls on each new resource (an Established CRD is served);
+            # re-reading the big CRD objects costs seconds each on a busy machine.
             for crd in crds:
-                got = api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                              f"{crd['metadata']['name']}")
-                conds = {c["type"]: c["status"] for c in (got.get("status") or {}).get("conditions") or []}
-                if conds.get("Established") != "True":
+                group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+                version = next(v["name"] for v in crd["spec"]["versions"] if v.get("served", True))
+                status, dummy = api.raw("GET", f"/apis/{group}/{version}/{plural}?limit=1")
+                if status != 200:
                     return False
-            return api.get(APPPROJECTS.format(ns=ns), ok404=True) is not None
+            return True
 
-        wait_until("Argo CD CRDs established", established, self.ready_timeout)
+        wait_until("Argo CD CRDs established and served", served, self.ready_timeout)
         self._create(APPPROJECTS.format(ns=ns), {
             "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
             "metadata": {"name": "default", "namespace": ns},
