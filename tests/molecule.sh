@@ -57,6 +57,10 @@ step() {  # $1 scenario $2 distro $3 action -> seconds in $took, output in the l
 
 for d in $distros; do
   for s in "${scenarios[@]}"; do
+    # One run of a scenario at a time on this machine (its instance names
+    # and molecule state are per scenario): a concurrent invocation waits.
+    exec {lock}>"${TMPDIR:-/tmp}/ecoeco-molecule-$s.lock"
+    flock "$lock"
     echo "=== molecule $s on $d"
     MOLECULE_DISTRO=$d molecule destroy -s "$s" >/dev/null 2>&1
     ok=1; conv=-; idem=-
@@ -76,6 +80,7 @@ for d in $distros; do
     step "$s" "$d" destroy || true
     status=$([ $ok = 1 ] && echo passed || echo FAILED)
     [ $ok = 1 ] || rc_all=1
+    flock -u "$lock"; exec {lock}>&-
     summary+=("$(printf '%-14s %-9s %-7s converge %6ss  second converge %6ss' "$s" "$d" "$status" "$conv" "$idem")")
   done
 done
