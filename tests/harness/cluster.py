@@ -51,7 +51,7 @@ class Cluster:
     """One local control plane; see the module docstring."""
 
     def __init__(self, workdir: str | Path, *, service_cidr: str = SERVICE_CIDR,
-                 pod_cidr: str = POD_CIDR, node_lease_seconds: int = 40,
+                 pod_cidr: str = POD_CIDR, node_lease_seconds: int = 60,
                  heartbeat_seconds: int = 60, log: Callable[[str], None] = print,
                  ready_timeout: float = 120.0, apiserver_memlimit: str = "400MiB"):
         self.apiserver_memlimit = apiserver_memlimit
@@ -195,7 +195,9 @@ class Cluster:
                     "--cluster-signing-key-file", str(pki.ca_key),
                     "--service-cluster-ip-range", self.service_cidr,
                     "--leader-elect=false", "--controllers", "*,-nodeipam",
-                    "--node-monitor-grace-period", f"{max(50, self.node_lease_seconds + 10)}s",
+                    # Generous: kwok's lease renewals may lag on a busy machine, and nothing
+                    # here needs fast detection of dead nodes.
+                    "--node-monitor-grace-period", f"{max(120, 2 * self.node_lease_seconds)}s",
                     "--profiling=false", "-v", "1"]
         if name == "kube-scheduler":
             kc = str(conf / "scheduler.kubeconfig")
