@@ -49,6 +49,11 @@ def test_first_sync_then_cascading_delete(cluster, argocd, tmp_path):
         assert "infrastructure" in created, created
         print(f"\n[root_app e2e] first sync after {result['sync_seconds']}s (module), playbook "
               f"{time.monotonic() - begin:.0f}s; children {created}")
+        # Idempotent while the controller keeps writing status and operation state.
+        run, result = root(cluster, argocd, tmp_path, repo_url=argocd.repo_url, target_revision="main",
+                           path="argocd/applications", destination_namespace=argocd.namespace,
+                           sync_policy={"automated": {"prune": True, "self_heal": True}})
+        assert run.ok and run.changed == 0, str(run)
 
         begin = time.monotonic()
         run, result = root(cluster, argocd, tmp_path, state="absent", cascade=True, wait=True, wait_timeout=240)
