@@ -51,6 +51,8 @@ AUTH_ARG_SPEC: Dict[str, Dict[str, Any]] = {
                    "fallback": (env_fallback, ["K8S_AUTH_KEY_FILE"])},
 }
 
+USER_AGENT = "ecoeco.gitops"
+
 # Where the pod's service account lives; overridable for tests that run the
 # in-cluster path outside a pod (the hook Job tests).
 SERVICE_ACCOUNT_DIR_ENV = "K8S_AUTH_SERVICE_ACCOUNT_DIR"
@@ -168,6 +170,8 @@ class K8sClient:
 
     def __init__(self, params: Dict[str, Any], request_timeout: float = 30.0):
         self.api = k8s_client.ApiClient(build_configuration(params))
+        # Audit logs can tell this collection's requests from everyone else's.
+        self.api.user_agent = USER_AGENT
         self.request_timeout = request_timeout
 
     # -- plumbing -----------------------------------------------------------

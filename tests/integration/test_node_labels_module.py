@@ -1,7 +1,7 @@
 """k8s_node_labels against a real kube-apiserver with kwok nodes (run through ansible-playbook).
 
 Request counts come from the API server's audit log: the module's requests
-carry the Python client's user agent (OpenAPI-Generator); kwok's and the
+carry the collection's user agent (ecoeco.gitops); kwok's and the
 harness's do not.
 """
 
@@ -18,7 +18,7 @@ from tests.harness.ansible import run_playbook
 pytestmark = pytest.mark.controlplane
 
 PLAYBOOK = Path(__file__).parent / "playbooks" / "node_labels_module.yml"
-MODULE_UA = "OpenAPI-Generator"
+MODULE_UA = "ecoeco.gitops"
 PREFIX = "nlmod"
 DB_TAINT = {"key": "dedicated", "value": "database", "effect": "PreferNoSchedule"}
 CACHE_TAINT = {"key": "dedicated", "value": "cache", "effect": "NoSchedule"}

@@ -25,7 +25,7 @@ INSTALL = Path("/work/shared/manifests/argo-cd/v3.6.1/install.yaml")
 NS = "it-rootapp"
 REPO = "https://git.example.invalid/gitops.git"
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
-MODULE_UA = "OpenAPI-Generator"
+MODULE_UA = "ecoeco.gitops"
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ PLAYBOOK = Path(__file__).parent / "playbooks" / "sync_waves.yml"
 INSTALL = Path("/work/shared/manifests/argo-cd/v3.6.1/install.yaml")
 GATING_LUA = Path(__file__).resolve().parents[2] / "roles" / "argocd" / "files" / "application-health-gating.lua"
 DATA_NS = "it-waves-data"
-MODULE_UA = "OpenAPI-Generator"
+MODULE_UA = "ecoeco.gitops"
 PARAMS = {"label_selector": None, "expected_apps": [], "target_revision": None,
           "check_root_revision": True, "wave_timeout": 60.0, "timeout": 120.0, "hard_refresh_on_error": False,
           "require_health_check": False}
