@@ -34,6 +34,7 @@ from tests.harness.procs import HarnessError
 CONTROL_PLANE = ("kubernetes", "etcd", "kwok")
 ARGOCD = ("argocd", "kustomize")
 REPORT: dict[str, str] = {}
+BUILD_ERRORS: dict[str, str] = {}
 
 
 def _say(config: pytest.Config):
@@ -47,14 +48,40 @@ def _say(config: pytest.Config):
     return log
 
 
-def _require(config: pytest.Config, names: tuple[str, ...]) -> dict[str, float]:
-    try:
-        spent = binaries.require(names, log=_say(config))
-    except BuildError as exc:
-        pytest.fail(f"cannot build the local cluster's binaries: {exc}", pytrace=False)
-    for name, secs in spent.items():
+def _require(config: pytest.Config, names: tuple[str, ...]) -> None:
+    """Build what is missing (once per session); a failed build fails the caller's test."""
+    for name in names:
+        if name in BUILD_ERRORS:
+            pytest.fail(f"cannot build the local cluster's binaries: {BUILD_ERRORS[name]}", pytrace=False)
+        if f"build {name}" in REPORT:
+            continue
+        try:
+            secs = binaries.require([name], log=_say(config))[name]
+        except BuildError as exc:
+            BUILD_ERRORS[name] = str(exc)
+            pytest.fail(f"cannot build the local cluster's binaries: {exc}", pytrace=False)
         REPORT[f"build {name}"] = f"cold build {secs:.0f}s" if secs else "cached"
-    return spent
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build missing binaries before the first test: a cold build takes longer than a
+    test's timeout (pytest-timeout counts fixture setup), so it happens here, with progress."""
+    if session.config.option.collectonly or os.environ.get("ECOECO_CLUSTER_STATE"):
+        return
+    used = set()
+    for item in session.items:
+        used.update(getattr(item, "fixturenames", ()))
+    names: tuple[str, ...] = ()
+    if used & {"cluster", "kubeconfig", "argocd"}:
+        names += CONTROL_PLANE
+    if "argocd" in used:
+        names += ARGOCD
+    for name in names:
+        try:
+            secs = binaries.require([name], log=_say(session.config))[name]
+            REPORT[f"build {name}"] = f"cold build {secs:.0f}s" if secs else "cached"
+        except BuildError as exc:
+            BUILD_ERRORS[name] = str(exc)
 
 
 @pytest.fixture(scope="session")
