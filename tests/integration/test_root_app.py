@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.harness.argocd import manifest_path
 from tests.harness.ansible import run_playbook
 
 pytestmark = pytest.mark.controlplane
 
 PLAYBOOK = Path(__file__).parent / "playbooks" / "root_app.yml"
-INSTALL = Path("/work/shared/manifests/argo-cd/v3.6.1/install.yaml")
+INSTALL = manifest_path()
 NS = "it-rootapp"
 REPO = "https://git.example.invalid/gitops.git"
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
