@@ -25,6 +25,7 @@ import yaml
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.app_watch import ApplicationWatch, CountingClient
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.sync_waves import verify_sync_waves
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8sClient
+from tests.harness.argocd import manifest_path
 from tests.harness.ansible import run_playbook
 from tests.harness.kubeapi import KubeApi
 from tests.unit.plugins.module_utils.argocd.argocd_objects import application, child_entry, workload_resource
@@ -32,7 +33,7 @@ from tests.unit.plugins.module_utils.argocd.argocd_objects import application, c
 pytestmark = pytest.mark.controlplane
 
 PLAYBOOK = Path(__file__).parent / "playbooks" / "sync_waves.yml"
-INSTALL = Path("/work/shared/manifests/argo-cd/v3.6.1/install.yaml")
+INSTALL = manifest_path()
 GATING_LUA = Path(__file__).resolve().parents[2] / "roles" / "argocd" / "files" / "application-health-gating.lua"
 DATA_NS = "it-waves-data"
 MODULE_UA = "ecoeco.gitops"
