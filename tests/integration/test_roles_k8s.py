@@ -346,3 +346,41 @@ def test_argocd_wrong_variable_stops_before_anything(cluster: Cluster, kubeconfi
     assert "argocd_application_health_check" in bad.stdout
     assert _argocd_cm(cluster) == before
     assert time.monotonic() - start < 60
+
+
+# ----------------------------------------------------------------------- app_of_apps
+ROOT = "roles-it-root"
+
+
+def test_app_of_apps_applies_root_and_fails_with_the_report(
+        cluster: Cluster, kubeconfig: str, argocd_installed: PlaybookResult) -> None:
+    """Role wiring against the real API (no Argo CD controller here: the e2e tier proves the waves)."""
+    root_vars = {"app_of_apps_name": ROOT, "app_of_apps_repo_url": "https://git.example.test/platform/gitops.git",
+                 "app_of_apps_revision": "main", "app_of_apps_verify": False}
+    try:
+        created = _play("app_of_apps", kubeconfig, extra_vars=root_vars)
+        assert created.ok and created.changed == 1, str(created)
+        app = _get(cluster, f"/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/{ROOT}")
+        assert app["spec"]["source"] == {"repoURL": root_vars["app_of_apps_repo_url"],
+                                         "targetRevision": "main", "path": "argocd/applications"}
+        assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+        assert "resources-finalizer.argocd.argoproj.io" in app["metadata"].get("finalizers", [])
+
+        again = _play("app_of_apps", kubeconfig, extra_vars=root_vars)
+        assert again.ok and again.changed == 0, str(again)
+
+        checked = _play("verify", kubeconfig, check=True, extra_vars={"app_of_apps_name": ROOT})
+        assert checked.ok and checked.changed == 0, str(checked)
+        assert "WAVE  APP" in checked.stdout
+
+        # nobody syncs the root here: the verifier must fail within its timeout, report first
+        stuck = _play("verify", kubeconfig, extra_vars={"app_of_apps_name": ROOT,
+                                                        "app_of_apps_wave_timeout": 10, "app_of_apps_timeout": 15})
+        assert not stuck.ok, str(stuck)
+        assert stuck.recap["k8s-master"]["rescued"] == 1, str(stuck)
+        assert "Show the wave report up to the failure" in stuck.stdout
+        assert "timeout 15s reached" in stuck.stdout and ROOT in stuck.stdout
+    finally:
+        cluster.kubectl("patch", "applications.argoproj.io", ROOT, "-n", "argocd", "--type", "merge",
+                        "-p", '{"metadata": {"finalizers": null}}', check=False)
+        cluster.kubectl("delete", "applications.argoproj.io", ROOT, "-n", "argocd", "--ignore-not-found")
