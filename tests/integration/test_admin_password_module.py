@@ -42,7 +42,7 @@ def namespace(cluster):
 
 
 def test_missing_secret_fails_clearly(cluster, namespace, tmp_path):
-    run, result, _ = set_password(cluster, tmp_path, PASSWORD, expect_failure=True)
+    run, result, _events = set_password(cluster, tmp_path, PASSWORD, expect_failure=True)
     assert result.get("failed") is True, str(run)
     assert f"Secret {NS}/argocd-secret does not exist" in result["msg"]
 
@@ -62,10 +62,10 @@ def test_set_then_rerun_unchanged_and_password_never_shown(cluster, namespace, t
         assert PASSWORD not in blob
         assert stored["admin.password"].decode() not in blob
 
-    run, result, _ = set_password(cluster, tmp_path, PASSWORD)
+    run, result, _events = set_password(cluster, tmp_path, PASSWORD)
     assert run.ok and run.changed == 0, str(run)
     assert secret_data(cluster)["admin.passwordMtime"].decode() == mtime
 
-    run, result, _ = set_password(cluster, tmp_path, "Another-Pw-123", check=True)
+    run, result, _events = set_password(cluster, tmp_path, "Another-Pw-123", check=True)
     assert run.ok and run.changed == 1, str(run)
     assert bcrypt.checkpw(PASSWORD.encode(), secret_data(cluster)["admin.password"])

@@ -82,7 +82,7 @@ def test_create_update_and_rerun(cluster, crds, tmp_path):
             "sync_policy": {"automated": {"prune": True, "self_heal": True},
                             "retry": {"limit": 5, "backoff": {"duration": "5s", "factor": 2, "max_duration": "3m"}},
                             "sync_options": ["CreateNamespace=true"]}}
-    run, result, _ = root(cluster, tmp_path, "it-root", **opts)
+    run, result, _events = root(cluster, tmp_path, "it-root", **opts)
     assert run.ok and run.changed == 1, str(run)
     app = get_app(cluster, "it-root")
     assert app["spec"]["source"] == {"repoURL": REPO, "targetRevision": "HEAD", "path": "clusters/dev"}
@@ -93,14 +93,14 @@ def test_create_update_and_rerun(cluster, crds, tmp_path):
     assert result["application"]["metadata"]["uid"] == app["metadata"]["uid"]
     assert "managedFields" not in result["application"]["metadata"]
 
-    run, _, events = root(cluster, tmp_path, "it-root", **opts)
+    run, _result, events = root(cluster, tmp_path, "it-root", **opts)
     assert run.ok and run.changed == 0, str(run)
     assert persisted(events) == []
 
-    run, _, _ = root(cluster, tmp_path, "it-root", target_revision="v2", **opts)
+    run, _result, _events = root(cluster, tmp_path, "it-root", target_revision="v2", **opts)
     assert run.ok and run.changed == 1, str(run)
     assert get_app(cluster, "it-root")["spec"]["source"]["targetRevision"] == "v2"
-    run, _, _ = root(cluster, tmp_path, "it-root", target_revision="v2", **opts)
+    run, _result, _events = root(cluster, tmp_path, "it-root", target_revision="v2", **opts)
     assert run.ok and run.changed == 0, str(run)
 
 
@@ -112,7 +112,7 @@ def test_check_mode_persists_nothing(cluster, crds, tmp_path):
     assert writes(events) and all("dryRun=All" in e["requestURI"] for e in writes(events))
 
     root(cluster, tmp_path, "it-check", repo_url=REPO, path="apps")
-    run, _, events = root(cluster, tmp_path, "it-check", check=True, repo_url=REPO, path="apps",
+    run, _result, events = root(cluster, tmp_path, "it-check", check=True, repo_url=REPO, path="apps",
                           target_revision="v9")
     assert run.ok and run.changed == 1, str(run)
     assert get_app(cluster, "it-check")["spec"]["source"]["targetRevision"] == "HEAD"
@@ -121,7 +121,7 @@ def test_check_mode_persists_nothing(cluster, crds, tmp_path):
 
 def test_diff_shows_revision_change(cluster, crds, tmp_path):
     root(cluster, tmp_path, "it-diff", repo_url=REPO, path="apps")
-    run, result, _ = root(cluster, tmp_path, "it-diff", check=True, diff=True, repo_url=REPO, path="apps",
+    run, result, _events = root(cluster, tmp_path, "it-diff", check=True, diff=True, repo_url=REPO, path="apps",
                           target_revision="release-2")
     assert run.ok and run.changed == 1, str(run)
     assert re.search(r'^-\s+"?targetRevision"?: "?HEAD"?,?$', run.stdout, re.M), str(run)
@@ -132,12 +132,12 @@ def test_diff_shows_revision_change(cluster, crds, tmp_path):
 def test_absent_with_cascade_hands_children_to_argocd(cluster, crds, tmp_path):
     root(cluster, tmp_path, "it-cascade", repo_url=REPO, path="apps", finalizer=False)
     assert "finalizers" not in get_app(cluster, "it-cascade")["metadata"]
-    run, _, _ = root(cluster, tmp_path, "it-cascade", state="absent", cascade=True)
+    run, _result, _events = root(cluster, tmp_path, "it-cascade", state="absent", cascade=True)
     assert run.ok and run.changed == 1, str(run)
     app = get_app(cluster, "it-cascade")
     # Argo CD's controller deletes the children, then drops its finalizer; until then it stays.
     assert app["metadata"]["finalizers"] == [FINALIZER] and app["metadata"].get("deletionTimestamp")
-    run, _, _ = root(cluster, tmp_path, "it-cascade", state="absent", cascade=True)
+    run, _result, _events = root(cluster, tmp_path, "it-cascade", state="absent", cascade=True)
     assert run.ok and run.changed == 0, str(run)
     cluster.kubectl("patch", "-n", NS, "application/it-cascade", "--type", "merge",
                     "-p", '{"metadata":{"finalizers":null}}')
@@ -150,12 +150,12 @@ def test_absent_without_cascade_keeps_children(cluster, crds, tmp_path):
              "spec": {"project": "default", "source": {"repoURL": REPO, "path": "child"},
                       "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"}}}
     cluster.apply(json.dumps(child))
-    run, result, _ = root(cluster, tmp_path, "it-nocascade", state="absent", cascade=False, wait=True,
+    run, result, _events = root(cluster, tmp_path, "it-nocascade", state="absent", cascade=False, wait=True,
                           wait_timeout=30)
     assert run.ok and run.changed == 1, str(run)
     assert get_app(cluster, "it-nocascade") is None and result["application"] == {}
     assert get_app(cluster, "it-child") is not None
-    run, _, _ = root(cluster, tmp_path, "it-nocascade", state="absent", cascade=False)
+    run, _result, _events = root(cluster, tmp_path, "it-nocascade", state="absent", cascade=False)
     assert run.ok and run.changed == 0, str(run)
 
 
@@ -183,7 +183,7 @@ def test_bad_input_fails_clearly_and_creates_nothing(cluster, crds, tmp_path, op
 
 def test_wait_for_first_sync_is_bounded(cluster, crds, tmp_path):
     started = time.monotonic()
-    run, result, _ = root(cluster, tmp_path, "it-wait", expect_failure=True, repo_url=REPO, path="apps",
+    run, result, _events = root(cluster, tmp_path, "it-wait", expect_failure=True, repo_url=REPO, path="apps",
                           wait=True, wait_timeout=4)
     assert result.get("failed") is True, str(run)
     assert "timed out after 4s waiting for the first sync" in result["msg"]

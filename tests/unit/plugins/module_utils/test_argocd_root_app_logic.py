@@ -74,14 +74,14 @@ class FakeApps:
         key = (namespace, name)
         live = copy.deepcopy(self.objects.get(key)) or {"status": {}}
         prev = self.owned.get(key, {})
-        new_leaves = {p for p, _ in _leaves(body)}
-        for path, _ in _leaves(prev):
+        new_leaves = {p for p, _value in _leaves(body)}
+        for path, _value in _leaves(prev):
             if path not in new_leaves:
                 _delete_path(live, path)
         prev_fin = set(prev.get("metadata", {}).get("finalizers", []))
         live_fin = [f for f in live.get("metadata", {}).get("finalizers", [])
                     if f not in prev_fin or f in body["metadata"].get("finalizers", [])]
-        _merge(live, {k: v for k, v in body.items()})
+        _merge(live, dict(body))
         fin = live_fin + [f for f in body["metadata"].get("finalizers", []) if f not in live_fin]
         live["metadata"]["finalizers"] = fin
         if not fin:

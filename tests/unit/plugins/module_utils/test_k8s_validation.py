@@ -8,7 +8,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils import k8s_validatio
 
 
 @pytest.mark.parametrize("value, ok", [("argocd", True), ("a-1", True), ("A", False), ("-a", False),
-                                        ("a.b", False), ("x" * 63, True), ("x" * 64, False), ("", False)])
+                                       ("a.b", False), ("x" * 63, True), ("x" * 64, False), ("", False)])
 def test_dns1123_label(value, ok):
     assert (v.dns1123_label_error(value) == "") is ok
 
@@ -19,7 +19,7 @@ def test_dns1123_subdomain(value, ok):
 
 
 @pytest.mark.parametrize("key, ok", [("workload", True), ("node.ecoeco.io/role", True),
-                                      ("node-role.kubernetes.io/control-plane", True), ("a_b.C-1", True),
+                                     ("node-role.kubernetes.io/control-plane", True), ("a_b.C-1", True),
                                       ("/x", False), ("a/b/c", False), ("Bad_Prefix/x", False), ("x/", False),
                                       ("-x", False), ("x" * 64, False), ("", False)])
 def test_qualified_name(key, ok):
@@ -27,13 +27,13 @@ def test_qualified_name(key, ok):
 
 
 @pytest.mark.parametrize("value, ok", [("", True), ("database", True), ("a.b_c-D", True), ("a b", False),
-                                        ("x-", False), ("x" * 64, False)])
+                                       ("x-", False), ("x" * 64, False)])
 def test_label_value(value, ok):
     assert (v.label_value_error(value) == "") is ok
 
 
 @pytest.mark.parametrize("value, ok", [("5s", True), ("1m30s", True), ("1.5h", True), ("5", False),
-                                        ("5 s", False), ("", False)])
+                                       ("5 s", False), ("", False)])
 def test_go_duration(value, ok):
     assert (v.go_duration_error(value) == "") is ok
 

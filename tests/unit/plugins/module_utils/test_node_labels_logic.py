@@ -204,7 +204,7 @@ def test_all_taints_removed_clears_the_field():
 
 def test_changed_taint_value_and_label_value():
     live = node("db-1", labels={"workload": "db"}, annotations={nl.MANAGED_LABELS_ANNOTATION: "workload",
-                                                                 nl.MANAGED_TAINTS_ANNOTATION: "dedicated"},
+                                                                nl.MANAGED_TAINTS_ANNOTATION: "dedicated"},
                 taints=[{"key": "dedicated", "value": "old", "effect": "NoSchedule"}])
     plan = nl.plan_node(live, want({"workload": "database"}, [DB_TAINT]), PREFIXES)
     assert plan.change["labels"]["changed"] == {"workload": {"before": "db", "after": "database"}}
@@ -337,7 +337,7 @@ def test_missing_nodes_warn_or_fail_before_any_patch():
 
 def test_undeclared_nodes_left_alone_unless_pruned():
     api = FakeNodes(node("w-0"), node("gone", labels={"node.ecoeco.io/idx": "9", "workload": "db", "x": "y"},
-                                       annotations={nl.MANAGED_LABELS_ANNOTATION: "workload"}))
+                                      annotations={nl.MANAGED_LABELS_ANNOTATION: "workload"}))
     inv = {"w-0": {"labels": {"workload": "api"}}}
     result = nl.run(api, params(inv), check_mode=False, want_diff=False)
     assert result["undeclared_managed_nodes"] == ["gone"] and "gone" not in result["changed_nodes"]
