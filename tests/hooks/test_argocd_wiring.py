@@ -96,9 +96,14 @@ def test_sample_repo_with_hooks_syncs_in_order(cluster, argocd, admin, hook_rbac
         for child in CHILDREN:
             assert phases[("Application", child)][0] == "Sync", order
         REPORT["hooks: root-app with hooks, apply -> PostSync done"] = f"{took:.0f}s"
-        # HookSucceeded: both Jobs are gone; the support objects stay for the next sync.
-        jobs = cluster.api.get(f"/apis/batch/v1/namespaces/{argocd.namespace}/jobs")["items"]
-        assert not [j["metadata"]["name"] for j in jobs if j["metadata"]["name"].startswith("ecoeco-gitops-")]
+        # HookSucceeded: Argo CD deletes both Jobs (shortly after the operation ends); the support
+        # objects stay for the next sync.
+        def jobs_gone() -> bool:
+            jobs = cluster.api.get(f"/apis/batch/v1/namespaces/{argocd.namespace}/jobs")["items"]
+            return not [j for j in jobs if j["metadata"]["name"].startswith("ecoeco-gitops-")]
+
+        wait_until("hook Jobs deleted (HookSucceeded)", jobs_gone, 90, interval=1)
+        assert cluster.api.get(f"/api/v1/namespaces/{argocd.namespace}/serviceaccounts/{hookenv.HOOK_SA}")
 
         # What the PostSync Job does, done for real with the sample's vars. Argo CD re-created the
         # ServiceAccount (hook-delete-policy BeforeHookCreation), which invalidates tokens of the old
