@@ -1,0 +1,3 @@
+module ecoeco.local/pause
+
+go 1.22
