@@ -34,12 +34,18 @@ def test_config_contents(host):
     assert kubelet["failSwapOn"] is False and kubelet["failCgroupV1"] is False
 
 
+def test_converge_left_no_dry_run_certificates(host):
+    # runs before the dry run below (pytest keeps file order)
+    assert host.run("ls -d /etc/kubernetes/tmp/kubeadm-init-dryrun* 2>/dev/null").stdout.strip() == ""
+
+
 def test_init_dry_run_succeeds_and_changes_nothing(host):
     out = host.run(f"kubeadm init --config {CONFIG} --dry-run --skip-token-print")
     assert out.rc == 0, out.stderr
     assert "[dryrun]" in out.stdout
     assert not host.file("/etc/kubernetes/admin.conf").exists
     assert not host.file("/etc/kubernetes/manifests/kube-apiserver.yaml").exists
+    host.run("rm -rf /etc/kubernetes/tmp/kubeadm-init-dryrun*")
 
 
 def test_node_prepared(host):
