@@ -62,7 +62,9 @@ def main(argv: list[str]) -> int:
                   flush=True)
         if "nodes" in only:
             from benchmarks import node_labels_bench
-            res = node_labels_bench.run(cluster, args.node_sizes, out, timeout=args.baseline_timeout)
+            res = node_labels_bench.run(
+                cluster, args.node_sizes, out, timeout=args.baseline_timeout,
+                partial=lambda rows: env.write_json("node_labels.json", {"partial": True, "rows": rows}))
             path = env.write_json("node_labels.json", res)
             print(f"\nNode labels at scale ({path}):\n{report.nodes_table(res)}\n", flush=True)
     finally:

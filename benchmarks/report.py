@@ -43,7 +43,8 @@ def nodes_table(result: dict) -> str:
         rows.append([r["n_nodes"], r["contender"], first["wall_s"], first["api_requests"],
                      first["api_requests_by_verb"].get("patch", 0), first["cpu_s"], rerun.get("wall_s"),
                      rerun.get("api_requests"), rerun.get("cpu_s"),
-                     "yes" if r["converged"] else "no" + (" (timed out)" if first.get("timed_out") else "")])
+                     "-" if r["converged"] is None else "yes" if r["converged"]
+                     else "no" + (" (timed out)" if first.get("timed_out") else "")])
     return table(["nodes", "contender", "first wall s", "first requests", "first PATCH", "first CPU s",
                   "rerun wall s", "rerun requests", "rerun CPU s", "converged"], rows)
 
