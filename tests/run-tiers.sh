@@ -1,27 +1,44 @@
 #!/usr/bin/env bash
-# Runs every test tier this machine can run, in order, and fails on the first
-# failing tier. pytest's exit 5 ("collected nothing") is a failure here unless
-# the tier is listed as not built yet, so an empty tier cannot pass silently.
+# `make test`: every test tier this machine can run, in order; stops at the
+# first failing tier. Tiers on the real cluster run one pytest process per test
+# file, so each file gets a fresh control plane (and Argo CD) and no file sees
+# what another left behind. pytest's exit 5 ("collected nothing") is a failure:
+# an empty tier cannot pass silently.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 PY=.venv/bin/python
-tiers=(
-  "unit|$PY -m pytest tests/unit -q"
-  "sanity|bash tests/sanity.sh"
-)
-[ -d tests/integration ] && ls tests/integration/test_*.py >/dev/null 2>&1 && tiers+=("integration|$PY -m pytest -m controlplane tests/integration -q")
-ls tests/e2e/test_*.py >/dev/null 2>&1 && tiers+=("e2e|$PY -m pytest -m argocd tests/e2e -q")
-ls tests/aws/test_*.py >/dev/null 2>&1 && tiers+=("aws|$PY -m pytest -m aws tests/aws -q")
-ls tests/hooks/test_*.py >/dev/null 2>&1 && tiers+=("hooks|$PY -m pytest -m hooks tests/hooks -q")
-[ -d molecule ] && tiers+=("molecule|bash tests/molecule.sh")
-declare -A took
-for t in "${tiers[@]}"; do
-  name=${t%%|*}; cmd=${t#*|}
-  echo "=== tier $name: $cmd"
+declare -a order=()
+declare -A took=()
+
+run() {  # run NAME CMD...: time a command, fail the whole run on error
+  local name=$1; shift
+  echo "=== $name: $*"
+  local start rc
   start=$(date +%s)
-  $cmd; rc=$?
-  took[$name]=$(( $(date +%s) - start ))
-  if [ "$rc" -eq 5 ]; then echo "tier $name collected no tests: failing"; exit 1; fi
-  if [ "$rc" -ne 0 ]; then echo "tier $name failed (rc=$rc)"; exit "$rc"; fi
-done
-echo "=== tier times (s):"; for k in "${!took[@]}"; do echo "  $k ${took[$k]}"; done
+  "$@"; rc=$?
+  took[$name]=$(( $(date +%s) - start )); order+=("$name")
+  if [ "$rc" -eq 5 ]; then echo "=== $name collected no tests: failing"; exit 1; fi
+  if [ "$rc" -ne 0 ]; then echo "=== $name failed (rc=$rc)"; summary; exit "$rc"; fi
+}
+
+summary() {
+  echo "=== seconds per step:"
+  for n in "${order[@]}"; do printf '  %-48s %5ss\n' "$n" "${took[$n]}"; done
+}
+
+per_file() {  # per_file MARKER DIR: one pytest process per test file
+  local marker=$1 dir=$2 f
+  for f in "$dir"/test_*.py; do
+    [ -e "$f" ] || continue
+    run "$marker:$(basename "$f" .py)" "$PY" -m pytest -m "$marker" "$f" -q -p no:cacheprovider
+  done
+}
+
+run unit "$PY" -m pytest tests/unit -q -p no:cacheprovider
+run sanity bash tests/sanity.sh
+per_file aws tests/aws
+per_file controlplane tests/integration
+per_file argocd tests/e2e
+per_file hooks tests/hooks
+run molecule bash tests/molecule.sh
+summary
