@@ -75,7 +75,7 @@ for d in $distros; do
       # serial: 1 -> one batch per worker, in inventory order
       batches=$(grep -oE 'join batch: [^(]*' "$logs/$s-$d-converge.log" | sed 's/ *$//')
       echo "$batches" | sed 's/^/  /'
-      [ "$(echo "$batches" | tr '\n' '|')" = "join batch: worker1|join batch: worker2|" ] || { echo "  unexpected join batches"; ok=0; }
+      [ "$(echo "$batches" | tr '\n' '|')" = "join batch: eco-mm-worker1|join batch: eco-mm-worker2|" ] || { echo "  unexpected join batches"; ok=0; }
     fi
     step "$s" "$d" destroy || true
     status=$([ $ok = 1 ] && echo passed || echo FAILED)

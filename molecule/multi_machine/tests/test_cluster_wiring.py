@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import testinfra
 
-NODES = {"cp1": "control-plane", "worker1": "worker", "worker2": "worker"}
+NODES = {"eco-mm-cp1": "control-plane", "eco-mm-worker1": "worker", "eco-mm-worker2": "worker"}
 
 
 @pytest.fixture(scope="module", params=sorted(NODES))
