@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.harness.argocd import MANIFESTS_DIR
 from tests.harness import binaries
 from tests.harness.ansible import VENV_BIN, ansible_env
 from tests.harness.cluster import Cluster
@@ -20,7 +21,7 @@ from tests.harness.versions import REPO_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
-SHARED = Path("/work/shared/manifests")
+SHARED = MANIFESTS_DIR
 ARGOCD_INSTALL = SHARED / "argo-cd" / "v3.6.1" / "install.yaml"
 CALICO_MANIFEST = SHARED / "calico" / "v3.32.1" / "calico.yaml"
 HARNESS_UA = "ecoeco-harness"
