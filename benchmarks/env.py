@@ -49,6 +49,7 @@ def crd_docs(path: Path = ARGOCD_INSTALL) -> list[dict]:
 def install_argocd_crds(cluster: Cluster, namespace: str = "argocd") -> None:
     """Argo CD's CRDs (established), its namespace, argocd-cm/argocd-secret and the default AppProject."""
     cluster.apply(yaml.safe_dump_all(crd_docs()))
+
     def established() -> bool:
         for crd in ("applications.argoproj.io", "appprojects.argoproj.io"):
             obj = cluster.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}")

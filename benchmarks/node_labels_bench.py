@@ -113,12 +113,12 @@ def run_playbook_measured(cluster: Cluster, playbook: Path, inventory: Path, wor
     recap = parse_recap(measured.stdout)
     patches = sum(1 for ev in events if ev["verb"] == "patch")
     out = {"wall_s": measured.wall_s, "cpu_s": measured.cpu_s, "peak_rss_mb": measured.peak_rss_mb,
-            "api_requests": len(events), "api_requests_by_verb": _verbs(events),
-            "rc": measured.rc, "timed_out": measured.timed_out,
-            "changed": sum(h.get("changed", 0) for h in recap.values()),
-            "tasks_ok": sum(h.get("ok", 0) for h in recap.values()),
-            "failed": sum(h.get("failed", 0) for h in recap.values()),
-            **({"error": (measured.stderr.strip() or measured.stdout.strip())[-600:]} if measured.rc else {})}
+           "api_requests": len(events), "api_requests_by_verb": _verbs(events),
+           "rc": measured.rc, "timed_out": measured.timed_out,
+           "changed": sum(h.get("changed", 0) for h in recap.values()),
+           "tasks_ok": sum(h.get("ok", 0) for h in recap.values()),
+           "failed": sum(h.get("failed", 0) for h in recap.values()),
+           **({"error": (measured.stderr.strip() or measured.stdout.strip())[-600:]} if measured.rc else {})}
     if measured.timed_out:
         out["error"] = f"stopped at the {timeout:.0f}s bound after {patches} node PATCH requests"
         if patches:

@@ -46,9 +46,8 @@ def _destination(ns: str) -> dict:
 
 
 def _pending_status(name: str) -> dict:
-    return {"sync": {"status": "OutOfSync", "comparedTo": {"source": _source(f"apps/{name}"),
-                                                          "destination": _destination(name)}},
-            "health": {"status": "Missing"}}
+    compared = {"source": _source(f"apps/{name}"), "destination": _destination(name)}
+    return {"sync": {"status": "OutOfSync", "comparedTo": compared}, "health": {"status": "Missing"}}
 
 
 def _ready_status(name: str) -> dict:
@@ -87,8 +86,7 @@ def root_app(names: dict[int, list[str]]) -> dict:
 
 def _pool_map(fn, items, workers: int = 8) -> None:
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(fn, items):
-            pass
+        list(pool.map(fn, items))
 
 
 def create(cluster: Cluster, n_apps: int) -> dict[int, list[str]]:
