@@ -1,0 +1,114 @@
+"""A real kubeadm cluster in podman machines, built by ``ecoeco.gitops.site``.
+
+`make test-cluster` (marker ``cluster``; not part of `make test`). Offline:
+kubeadm/kubelet/kubectl and the control-plane images come from the harness
+Go builds (images FROM scratch, tests/cluster/images/build.sh), containerd
+from Debian's archive. Phases of site.yml that run for real here:
+prerequisites -> control_plane (kubeadm init) -> workers (kubeadm join).
+The cni phase (Calico) does not: Calico cannot be built offline, so the pod
+network is the CNI reference bridge plugin (tests/cluster/pod_network.py).
+Set ECOECO_CLUSTER_KEEP=1 to keep the machines for a look after the test.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cluster import pod_network
+from tests.cluster.machines import REPO_ROOT, Machines
+from tests.harness.ansible import run_playbook
+from tests.harness.versions import VERSIONS, cache_dir
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(3000)]
+
+INVENTORY = REPO_ROOT / "inventories" / "podman" / "hosts.yml"
+PHASES = ("prerequisites", "control_plane", "workers")
+K8S_BIN = cache_dir() / "bin" / f"kubernetes-{VERSIONS['kubernetes']}"
+CNI_BIN = cache_dir() / "bin" / f"cni-plugins-{VERSIONS['cni_plugins']}"
+
+
+def _build_images() -> Path:
+    """Machine image (debootstrap, cached) and the control-plane image archive (cached)."""
+    subprocess.run(["bash", str(REPO_ROOT / "tests/images/build.sh"), "bookworm"], check=True, timeout=900)
+    out = subprocess.run(["bash", str(REPO_ROOT / "tests/cluster/images/build.sh")], check=True,
+                         timeout=900, capture_output=True, text=True).stdout
+    return Path(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def machines(request: pytest.FixtureRequest):
+    """Three machines on a network of their own; removed by name even on failure."""
+    for path in (K8S_BIN / "kubeadm", CNI_BIN / "bridge"):
+        if not path.exists():
+            pytest.fail(f"{path} missing: run `python -m tests.harness.build` first")
+    made = Machines(prefix=os.environ.get("ECOECO_CLUSTER_PREFIX", "ecoeco-cluster"),
+                    subnet=os.environ.get("ECOECO_CLUSTER_SUBNET", "10.213.7.0/24"))
+
+    def finalize() -> None:
+        if os.environ.get("ECOECO_CLUSTER_KEEP") == "1":
+            print(f"\nkept: {made.made_containers} {made.made_volumes} {made.made_network}")
+            return
+        errors = made.destroy()
+        assert not errors, errors
+
+    request.addfinalizer(finalize)
+    made.images = _build_images()
+    made.create()
+    return made
+
+
+def _env(machines: Machines) -> dict[str, str]:
+    return {"ECOECO_CLUSTER_PREFIX": machines.prefix, "ECOECO_K8S_BIN_DIR": str(K8S_BIN),
+            "ECOECO_CLUSTER_IMAGES": str(machines.images)}
+
+
+def _wait(predicate, timeout: float, what: str, interval: float = 3) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        ok, last = predicate()
+        if ok:
+            return
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached in {timeout}s: {last}")
+
+
+def _nodes_ready(machines: Machines):
+    nodes = machines.kubectl_json("get", "nodes")["items"]
+    state = {n["metadata"]["name"]: next(c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready")
+             for n in nodes}
+    return len(state) == len(machines.hosts) and set(state.values()) == {"True"}, state
+
+
+def _kube_system_running(machines: Machines):
+    pods = machines.kubectl_json("get", "pods", "-n", "kube-system")["items"]
+    phases = {p["metadata"]["name"]: p["status"].get("phase") for p in pods}
+    return bool(phases) and set(phases.values()) == {"Running"}, phases
+
+
+def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines) -> None:
+    timings = {}
+    for phase in PHASES:
+        result = run_playbook("ecoeco.gitops.site", INVENTORY, tags=phase, env=_env(machines), timeout=1500)
+        timings[phase] = result.seconds
+        assert result.ok, f"phase {phase}: {result}"
+
+    start = time.monotonic()
+    nodes = pod_network.install(machines, CNI_BIN)
+    timings["pod network (test, CNI bridge)"] = time.monotonic() - start
+    _wait(lambda: _nodes_ready(machines), 180, "all nodes Ready")
+    _wait(lambda: _kube_system_running(machines), 180, "kube-system pods Running")
+
+    rerun = run_playbook("ecoeco.gitops.site", INVENTORY, tags=",".join(PHASES), env=_env(machines),
+                         timeout=1500)
+    print("\nfirst run, wall time per phase:")
+    for name, seconds in timings.items():
+        print(f"  {name:32s} {seconds:6.1f} s")
+    print(f"second run ({','.join(PHASES)}): {rerun.seconds:.1f} s, changed={rerun.changed}")
+    print(f"nodes (InternalIP, podCIDR): {nodes}")
+    assert rerun.ok, f"second run: {rerun}"
+    assert rerun.changed == 0, f"second run: {rerun}"
