@@ -98,6 +98,7 @@ def test_sample_repo_with_hooks_syncs_in_order(cluster, argocd, admin, hook_rbac
         REPORT["hooks: root-app with hooks, apply -> PostSync done"] = f"{took:.0f}s"
         # HookSucceeded: Argo CD deletes both Jobs (shortly after the operation ends); the support
         # objects stay for the next sync.
+
         def jobs_gone() -> bool:
             jobs = cluster.api.get(f"/apis/batch/v1/namespaces/{argocd.namespace}/jobs")["items"]
             return not [j for j in jobs if j["metadata"]["name"].startswith("ecoeco-gitops-")]

@@ -113,7 +113,7 @@ def test_check_mode_persists_nothing(cluster, crds, tmp_path):
 
     root(cluster, tmp_path, "it-check", repo_url=REPO, path="apps")
     run, _result, events = root(cluster, tmp_path, "it-check", check=True, repo_url=REPO, path="apps",
-                          target_revision="v9")
+                                target_revision="v9")
     assert run.ok and run.changed == 1, str(run)
     assert get_app(cluster, "it-check")["spec"]["source"]["targetRevision"] == "HEAD"
     assert all("dryRun=All" in e["requestURI"] for e in writes(events))
@@ -122,7 +122,7 @@ def test_check_mode_persists_nothing(cluster, crds, tmp_path):
 def test_diff_shows_revision_change(cluster, crds, tmp_path):
     root(cluster, tmp_path, "it-diff", repo_url=REPO, path="apps")
     run, result, _events = root(cluster, tmp_path, "it-diff", check=True, diff=True, repo_url=REPO, path="apps",
-                          target_revision="release-2")
+                                target_revision="release-2")
     assert run.ok and run.changed == 1, str(run)
     assert re.search(r'^-\s+"?targetRevision"?: "?HEAD"?,?$', run.stdout, re.M), str(run)
     assert re.search(r'^\+\s+"?targetRevision"?: "?release-2"?,?$', run.stdout, re.M), str(run)
@@ -151,7 +151,7 @@ def test_absent_without_cascade_keeps_children(cluster, crds, tmp_path):
                       "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"}}}
     cluster.apply(json.dumps(child))
     run, result, _events = root(cluster, tmp_path, "it-nocascade", state="absent", cascade=False, wait=True,
-                          wait_timeout=30)
+                                wait_timeout=30)
     assert run.ok and run.changed == 1, str(run)
     assert get_app(cluster, "it-nocascade") is None and result["application"] == {}
     assert get_app(cluster, "it-child") is not None
@@ -184,7 +184,7 @@ def test_bad_input_fails_clearly_and_creates_nothing(cluster, crds, tmp_path, op
 def test_wait_for_first_sync_is_bounded(cluster, crds, tmp_path):
     started = time.monotonic()
     run, result, _events = root(cluster, tmp_path, "it-wait", expect_failure=True, repo_url=REPO, path="apps",
-                          wait=True, wait_timeout=4)
+                                wait=True, wait_timeout=4)
     assert result.get("failed") is True, str(run)
     assert "timed out after 4s waiting for the first sync" in result["msg"]
     assert time.monotonic() - started < 60
