@@ -187,7 +187,7 @@ def calico(cluster: Cluster, kubeconfig: str) -> PlaybookResult:
 def test_calico_rolls_out_on_the_kwok_nodes(cluster: Cluster, calico: PlaybookResult) -> None:
     ds = _get(cluster, "/apis/apps/v1/namespaces/kube-system/daemonsets/calico-node")
     status = ds["status"]
-    nodes = [n for n in _get(cluster, "/api/v1/nodes")["items"]]
+    nodes = _get(cluster, "/api/v1/nodes")["items"]
     assert status["desiredNumberScheduled"] == len(nodes) >= 14, status
     assert status["numberReady"] == status["desiredNumberScheduled"], status
     deploy = _get(cluster, "/apis/apps/v1/namespaces/kube-system/deployments/calico-kube-controllers")
