@@ -8,6 +8,16 @@ prerequisites -> control_plane (kubeadm init) -> workers (kubeadm join).
 The cni phase (Calico) does not: Calico cannot be built offline, so the pod
 network is the CNI reference bridge plugin (tests/cluster/pod_network.py).
 Set ECOECO_CLUSTER_KEEP=1 to keep the machines for a look after the test.
+
+Known blocker on cgroup v1/hybrid hosts (seen): the systemd inside these
+machines shares the name=systemd v1 hierarchy with every other systemd
+machine on the host (those of concurrent molecule runs too). The cgroups
+podman made for a machine (libpod_parent/libpod-<id>) and the machine's own
+system.slice/containerd.service were pruned under a running cluster: every
+`podman exec` then failed (runc "error adding pid ... to cgroups", exit 127,
+Ansible UNREACHABLE) and static pods could not restart (runc "stat
+/sys/fs/cgroup/systemd/system.slice/containerd.service: no such file").
+Run it alone on such a host, or on a cgroup v2 host.
 """
 from __future__ import annotations
 
