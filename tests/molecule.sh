@@ -10,7 +10,7 @@
 # Binaries for the offline kubeadm install: the harness's Go build of
 # versions.yml's Kubernetes, ~/.cache/ecoeco-gitops/bin/kubernetes-<version>/.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 export PATH="$ROOT/.venv/bin:$PATH"
 export CONTAINERS_CONF="$ROOT/tests/images/containers.conf"
@@ -73,7 +73,8 @@ for d in $distros; do
     fi
     if [ $ok = 1 ] && [ "$s" = multi_machine ]; then
       # serial: 1 -> one batch per worker, in inventory order
-      batches=$(grep -oE 'join batch: [^(]*' "$logs/$s-$d-converge.log" | sed 's/ *$//')
+      batches=$(grep -oE 'join batch: [^(]*' "$logs/$s-$d-converge.log" | sed -E 's/ +$//')
+      # shellcheck disable=SC2001  # indent a multi-line value
       echo "$batches" | sed 's/^/  /'
       [ "$(echo "$batches" | tr '\n' '|')" = "join batch: eco-mm-worker1|join batch: eco-mm-worker2|" ] || { echo "  unexpected join batches"; ok=0; }
     fi

@@ -44,7 +44,7 @@ def node_addresses(machines: Machines) -> dict[str, tuple[str, str]]:
 def install(machines: Machines, plugin_dir: Path) -> dict[str, tuple[str, str]]:
     """Plugins, conflist and peer routes on every node (idempotent)."""
     nodes = node_addresses(machines)
-    missing = [n for n, (_, cidr) in nodes.items() if not cidr]
+    missing = [n for n, (_address, cidr) in nodes.items() if not cidr]
     if missing:
         raise RuntimeError(f"no podCIDR on {missing}: is podSubnet set and nodeipam running?")
     for host in machines.hosts:

@@ -14,7 +14,7 @@ def node(request):
 
 
 def test_every_node_has_containerd_and_kubeadm(node):
-    _, host = node
+    _name, host = node
     assert host.service("containerd").is_running
     assert "SystemdCgroup = true" in host.file("/etc/containerd/config.toml").content_string
     assert host.check_output("kubeadm version -o short") == "v1.37.2"
