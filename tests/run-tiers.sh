@@ -40,5 +40,7 @@ per_file aws tests/aws
 per_file controlplane tests/integration
 per_file argocd tests/e2e
 per_file hooks tests/hooks
-run molecule bash tests/molecule.sh
+# multi_machine is left out until its second converge is proven (see molecule/README.md);
+# run it with `make test-molecule ARGS=multi_machine`.
+run molecule bash tests/molecule.sh default kubeadm control_plane
 summary
