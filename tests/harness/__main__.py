@@ -167,7 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from tests.harness.demo import run_demo
 
     args.argocd = True
-    args.pre_label = True
+    args.pre_label = False  # the node_labels stage of site.yml labels the nodes
     try:
         cluster, app = _up(args)
     except (HarnessError, BuildError) as exc:

@@ -2,7 +2,7 @@
 
 The cluster and Argo CD are already up (``python -m tests.harness demo``
 starts them); this runs ``ansible-playbook ecoeco.gitops.site --tags
-argocd,app_of_apps`` on the example inventory with the local kubeconfig, the
+gitops`` (node labels, Argo CD, App of Apps) on the example inventory with the local kubeconfig, the
 release manifest from the shared directory and the local git repo, streaming
 the output, and ends with how to inspect and stop the cluster.
 """
@@ -43,8 +43,8 @@ def run_demo(cluster: Cluster, app: ArgoCD, args: Namespace, say: Callable[[str]
     """Run the GitOps stages, streaming ansible's output; return its exit code."""
     inventory = args.inventory or str(DEFAULT_INVENTORY)
     cmd = [str(VENV_BIN / "ansible-playbook"), "ecoeco.gitops.site", "-i", inventory,
-           "--tags", "argocd,app_of_apps", "-e", json.dumps(demo_extra_vars(cluster, app))]
-    say(f"[demo] ansible-playbook ecoeco.gitops.site -i {inventory} --tags argocd,app_of_apps "
+           "--tags", "gitops", "-e", json.dumps(demo_extra_vars(cluster, app))]
+    say(f"[demo] ansible-playbook ecoeco.gitops.site -i {inventory} --tags gitops "
         f"-e ecoeco_kubeconfig={cluster.kubeconfig} -e app_of_apps_repo_url={app.repo_url}")
     start = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=ansible_env({"ANSIBLE_FORCE_COLOR": "0"}),
