@@ -21,7 +21,7 @@ def test_dns1123_subdomain(value, ok):
 @pytest.mark.parametrize("key, ok", [("workload", True), ("node.ecoeco.io/role", True),
                                      ("node-role.kubernetes.io/control-plane", True), ("a_b.C-1", True),
                                      ("/x", False), ("a/b/c", False), ("Bad_Prefix/x", False), ("x/", False),
-                                      ("-x", False), ("x" * 64, False), ("", False)])
+                                     ("-x", False), ("x" * 64, False), ("", False)])
 def test_qualified_name(key, ok):
     assert (v.qualified_name_error(key) == "") is ok
 
