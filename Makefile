@@ -50,17 +50,17 @@ lint: setup ## ansible-lint only
 pytest: setup ## pytest with ARGS="..."
 	$(PYTEST) $(ARGS)
 
-test-integration: setup ## real kube-apiserver + kwok nodes (marker controlplane)
-	$(PYTEST) -m controlplane tests/integration $(ARGS)
+test-integration: setup ## real kube-apiserver + kwok nodes (marker controlplane; a fresh cluster per file)
+	@bash tests/run-tiers.sh integration
 
-test-e2e: setup ## real Argo CD controller + repo-server (marker argocd)
-	$(PYTEST) -m argocd tests/e2e $(ARGS)
+test-e2e: setup ## real Argo CD controller + repo-server (marker argocd; a fresh cluster per file)
+	@bash tests/run-tiers.sh e2e
 
-test-hooks: setup ## PreSync/PostSync hook Job (marker hooks)
-	$(PYTEST) -m hooks $(ARGS)
+test-hooks: setup ## PreSync/PostSync hook Job (marker hooks; a fresh cluster per file)
+	@bash tests/run-tiers.sh hooks
 
 test-aws: setup ## EC2 inventory against a moto EC2 API on loopback (marker aws)
-	$(PYTEST) -m aws $(ARGS)
+	@bash tests/run-tiers.sh aws
 
 test-molecule: setup ## molecule scenarios on podman systemd machines
 	@bash tests/molecule.sh $(ARGS)
