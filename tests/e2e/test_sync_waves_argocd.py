@@ -10,39 +10,28 @@ own words.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.harness.ansible import run_playbook
+from tests.e2e.gitops_e2e import install_health_check, verify_waves
 
 pytestmark = pytest.mark.argocd
 
-ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = ROOT / "tests" / "integration" / "playbooks" / "sync_waves.yml"
-GATING_LUA = ROOT / "roles" / "argocd" / "files" / "application-health-gating.lua"
-HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
 STS = "k8s/databases/base/postgresql/statefulset.yaml"
 
 
 def test_stuck_wave_is_diagnosed_down_to_the_pod(cluster, argocd, tmp_path):
-    cluster.api.request("PATCH", f"/api/v1/namespaces/{argocd.namespace}/configmaps/argocd-cm",
-                        {"data": {HEALTH_KEY: GATING_LUA.read_text()}}, content_type="application/merge-patch+json")
+    install_health_check(cluster, argocd, "gating")
     sts = argocd.read(STS)
     assert "workload: database" in sts
     argocd.commit({STS: sts.replace("workload: database", "workload: nowhere")}, "pin postgresql nowhere")
-    result_file = tmp_path / "result.json"
     try:
         cluster.apply(argocd.read("argocd/root-app.yaml"))
         begin = time.monotonic()
-        run = run_playbook(PLAYBOOK, extra_vars={
-            "kubeconfig": str(cluster.kubeconfig), "result_file": str(result_file), "sw_root_app": "root-app",
-            "sw_namespace": argocd.namespace, "sw_wave_timeout": 60, "sw_timeout": 300,
-            "sw_expect_failure": True}, timeout=400)
+        run, result = verify_waves(cluster, argocd, tmp_path, root_app="root-app", wave_timeout=60, timeout=300,
+                                   expect_failure=True, timeout_run=400)
         took = time.monotonic() - begin
-        result = json.loads(result_file.read_text())
         print(f"\n[sync_waves e2e] playbook {took:.0f}s, module {result.get('elapsed')}s, "
               f"{result.get('api_requests')} requests\n" + "\n".join(result.get("report", []))
               + f"\n{result.get('msg')}")

@@ -13,7 +13,8 @@ Set ``ECOECO_CLUSTER_STATE=.cluster/state.json`` to reuse a cluster started
 with ``make cluster-up`` instead of starting one (it is not stopped then).
 
 The run ends with a "harness" section: API server version, cold build, warm
-start, node readiness, RSS.
+start, node readiness, RSS; and a "measured" section with what tests recorded
+through :func:`record_measurement`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from tests.harness.procs import HarnessError
 CONTROL_PLANE = ("kubernetes", "etcd", "kwok")
 ARGOCD = ("argocd", "kustomize")
 REPORT: dict[str, str] = {}
+# What tests measured (``record_measurement``), shown in a section of their own at the end.
+MEASURED: dict[str, str] = {}
 BUILD_ERRORS: dict[str, str] = {}
 
 
@@ -148,10 +151,19 @@ def argocd(request: pytest.FixtureRequest, cluster: Cluster,
         app.stop()
 
 
+def record_measurement(key: str, value: str) -> None:
+    """Print a figure a test measured now, and again in the summary at the end of the run."""
+    MEASURED[key] = value
+    print(f"[measured] {key}: {value}", flush=True)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
-    """Print what the harness measured (versions, build/start times, memory)."""
-    if not REPORT:
-        return
-    terminalreporter.section("local cluster harness")
-    for key, value in REPORT.items():
-        terminalreporter.write_line(f"{key}: {value}")
+    """Print what the harness measured (versions, build/start times, memory) and what tests recorded."""
+    if REPORT:
+        terminalreporter.section("local cluster harness")
+        for key, value in REPORT.items():
+            terminalreporter.write_line(f"{key}: {value}")
+    if MEASURED:
+        terminalreporter.section("measured by the tests")
+        for key, value in MEASURED.items():
+            terminalreporter.write_line(f"{key}: {value}")

@@ -12,7 +12,8 @@ import json
 import ssl
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+from urllib.parse import urlencode
 
 
 class ApiError(RuntimeError):
@@ -80,6 +81,34 @@ class KubeApi:
 
     def get(self, path: str, ok404: bool = False) -> Any:
         return self.request("GET", path, ok404=ok404)
+
+    def watch(self, path: str, resource_version: str = "", timeout_seconds: int = 60) -> Iterator[dict]:
+        """Yield the events (``{"type", "object"}``) of one WATCH of ``path`` until the server ends it.
+
+        Uses a connection of its own (the kept-alive one stays free for other
+        requests). A non-200 answer raises :class:`ApiError`; an expired
+        ``resource_version`` arrives as an ``ERROR`` event with code 410.
+        """
+        query = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(max(1, int(timeout_seconds)))}
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        headers = {"Accept": "application/json", "User-Agent": "ecoeco-harness"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self._ctx, timeout=timeout_seconds + 15)
+        try:
+            conn.request("GET", f"{path}{'&' if '?' in path else '?'}{urlencode(query)}", headers=headers)
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise ApiError("WATCH", path, resp.status, resp.read().decode("utf-8", "replace"))
+            while True:
+                line = resp.readline()
+                if not line:
+                    return
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            conn.close()
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

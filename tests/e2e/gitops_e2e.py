@@ -1,0 +1,161 @@
+"""Steps the end-to-end tests on the harness's real Argo CD share.
+
+- :func:`site`: ``ansible-playbook ecoeco.gitops.site --tags ...`` against the
+  local cluster, as a user runs it (root app ``root``).
+- :func:`push`: commit to the ``file://`` repo (or reset it), then refresh the
+  apps as Git's webhook would; the repo has no webhook.
+- :func:`verify_waves`: ``ecoeco.gitops.argocd_sync_waves`` alone through
+  ansible-playbook, with its full result (waves, report, refreshed, ...).
+- :func:`install_health_check`: put one of the argocd role's Application
+  health checks into argocd-cm directly (tests that do not run the role).
+- :func:`refresh`: one refresh of one app, waiting until the controller has
+  processed it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tests.harness.ansible import PlaybookResult, run_playbook
+from tests.harness.app_recorder import error_text, has_error
+from tests.harness.demo import demo_extra_vars
+from tests.harness.nodes import DEFAULT_INVENTORY
+from tests.harness.procs import wait_until
+
+ROOT_DIR = Path(__file__).resolve().parents[2]
+SYNC_WAVES_PLAYBOOK = ROOT_DIR / "tests" / "integration" / "playbooks" / "sync_waves.yml"
+ROLE_FILES = ROOT_DIR / "roles" / "argocd" / "files"
+HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
+REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+
+# The root app site.yml's app_of_apps role creates (app_of_apps_name's default).
+SITE_ROOT = "root"
+# The sample repo's child apps and their waves.
+WAVES = {"infrastructure": 0, "databases": 1, "workers": 2, "apis": 3}
+OVERLAY = "k8s/{app}/overlays/prod/kustomization.yaml"
+MISSING_FILE = "deployment-that-does-not-exist.yaml"
+BROKEN_KUSTOMIZATION = f"resources:\n  - {MISSING_FILE}\n"
+# A row of the wave table as the role prints it (inside a debug list: quoted).
+ROW = re.compile(r'^\s*"?\s*(-?\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+([^\s",]+)', re.MULTILINE)
+
+
+def site(cluster, argocd, tags: str, **extra: Any) -> PlaybookResult:
+    """One run of the site playbook's GitOps stages against the local cluster."""
+    extra_vars = {**demo_extra_vars(cluster, argocd), **extra}
+    return run_playbook("ecoeco.gitops.site", DEFAULT_INVENTORY, extra_vars=extra_vars,
+                        args=["--tags", tags], timeout=1500)
+
+
+def report_rows(stdout: str) -> dict[str, tuple[int, str, str, str]]:
+    """App -> (wave, sync, health, seconds) from the printed wave table of the sample's apps."""
+    rows = {}
+    for wave, app, sync, health, seconds in ROW.findall(stdout):
+        if app in WAVES:
+            rows[app] = (int(wave), sync, health, seconds)
+    return rows
+
+
+def refresh(argocd, name: str, hard: bool = False, timeout: float = 90.0) -> float:
+    """Ask for a refresh of one app and wait until the controller has processed it (annotation gone)."""
+    begin = time.monotonic()
+    argocd.refresh(name, hard=hard)
+
+    def processed() -> bool:
+        annotations = ((argocd.application(name) or {}).get("metadata") or {}).get("annotations") or {}
+        return REFRESH_ANNOTATION not in annotations
+
+    wait_until(f"{'hard' if hard else 'normal'} refresh of {name} processed", processed, timeout, interval=0.5)
+    return time.monotonic() - begin
+
+
+def push(argocd, files: dict | None = None, message: str = "", root: str = SITE_ROOT,
+         timeout: float = 120.0) -> str:
+    """Commit (or reset the repo), then refresh every app as Git's webhook would; return the commit.
+
+    A file:// repo has no webhook: without the refresh Argo CD would notice the
+    commit only at its reconciliation period (3 minutes by default). Waits until
+    the root app has compared against the new commit.
+    """
+    if files is None:
+        argocd.reset_repo()
+    else:
+        argocd.commit(files, message)
+    for app in argocd.applications():
+        argocd.refresh(app["metadata"]["name"], hard=False)
+    head = argocd.head()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app = argocd.application(root) or {}
+        if app.get("status", {}).get("sync", {}).get("revision") == head:
+            return head
+        time.sleep(1)
+    raise AssertionError(f"Argo CD did not see commit {head} within {timeout:.0f}s")
+
+
+def install_health_check(cluster, argocd, kind: str) -> None:
+    """Set argocd-cm's Application health check to the argocd role's ``gating`` or ``documented`` Lua, or none."""
+    value = None if kind == "none" else (ROLE_FILES / f"application-health-{kind}.lua").read_text()
+    cluster.api.request("PATCH", f"/api/v1/namespaces/{argocd.namespace}/configmaps/argocd-cm",
+                        {"data": {HEALTH_KEY: value}}, content_type="application/merge-patch+json")
+
+
+def verify_waves(cluster, argocd, tmp_path: Path, *, expect_failure: bool = False, timeout_run: float = 900,
+                 **options: Any) -> tuple[PlaybookResult, dict]:
+    """Run argocd_sync_waves once (options without the ``sw_`` prefix); return the run and the module result."""
+    result_file = tmp_path / f"sync-waves-{time.monotonic_ns()}.json"
+    extra = {"kubeconfig": str(cluster.kubeconfig), "result_file": str(result_file),
+             "sw_namespace": argocd.namespace, "sw_expect_failure": expect_failure}
+    extra.update({f"sw_{key}": value for key, value in options.items()})
+    run = run_playbook(SYNC_WAVES_PLAYBOOK, extra_vars=extra, timeout=timeout_run)
+    result = json.loads(result_file.read_text()) if result_file.exists() else {}
+    return run, result
+
+
+def rfc3339(text: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time as the API server or the verifier writes it."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def clock(at: float | None) -> str:
+    """A wall time as ``HH:MM:SS.mmmZ`` for test output."""
+    if at is None:
+        return "-"
+    return time.strftime("%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
+
+
+# -- a broken kustomization in a middle wave (issue #13) ------------------------------------------------
+BROKEN_APP = "databases"          # wave 1 of the sample
+LATER_APPS = ("workers", "apis")  # waves 2 and 3
+
+
+def apply_root_over_a_broken_middle_wave(cluster, argocd, recorder, **extra: Any) -> tuple[float, str]:
+    """Break wave 1's overlay, run site.yml's GitOps stages without the verification; wait for Argo CD's error.
+
+    Returns the wall time the recorder saw the ComparisonError on the broken app,
+    and Argo CD's error text.
+    """
+    argocd.commit({OVERLAY.format(app=BROKEN_APP): BROKEN_KUSTOMIZATION}, f"break the {BROKEN_APP} overlay")
+    setup = site(cluster, argocd, "gitops", app_of_apps_verify=False, **extra)
+    assert setup.ok, str(setup)
+    broken_at = recorder.wait_for(BROKEN_APP, lambda o: has_error(o, MISSING_FILE), 300)
+    text = error_text(recorder.current(BROKEN_APP))
+    print(f"\n[waves e2e] site.yml --tags gitops (verification off) {setup.seconds:.0f}s; "
+          f"{BROKEN_APP} broken at {clock(broken_at)}: {text[:300]}")
+    return broken_at, text
+
+
+def assert_fails_on_the_broken_wave(run: PlaybookResult, argocd_error: str) -> None:
+    """The verifier failed naming wave 1, the app, the ComparisonError and Argo CD's own error text."""
+    assert not run.ok, str(run)
+    text = run.stdout
+    assert f"wave 1, app {BROKEN_APP}" in text, str(run)
+    assert "ComparisonError" in text and MISSING_FILE in text, str(run)
+    # Argo CD's message as the API shows it (after its 'desc = '), as far as kustomize's own words
+    core = argocd_error.split("desc = ", 1)[-1]
+    core = core.replace("Manifest generation error (cached): ", "")[:90]
+    assert core in text.replace('\\"', '"'), f"Argo CD's error text {core!r} not in the output\n{run}"
