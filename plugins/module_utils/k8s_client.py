@@ -206,8 +206,12 @@ class K8sClient:
     # -- verbs --------------------------------------------------------------
     def get(self, ref: ResourceRef, name: str, namespace: Optional[str] = None) -> Optional[dict]:
         """Return the object, or None when it does not exist."""
+        return self.get_path(ref.path(namespace, name))
+
+    def get_path(self, path: str) -> Optional[dict]:
+        """GET an API path (discovery documents, for instance); None when it does not exist."""
         try:
-            return self._call("GET", ref.path(namespace, name))
+            return self._call("GET", path)
         except K8sError as exc:
             if exc.status == 404:
                 return None

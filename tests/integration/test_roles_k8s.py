@@ -307,12 +307,6 @@ def test_argocd_health_check_and_declared_objects(cluster: Cluster, argocd_insta
 
 def test_argocd_rerun_changes_nothing(kubeconfig: str, argocd_installed: PlaybookResult) -> None:
     again = _play("argocd", kubeconfig, extra_vars=_argocd_vars())
-    if again.ok and again.changed:
-        # Known flake (open): the server-side apply of install.yaml right after the
-        # install sometimes reports changed (kubernetes.core compares status and
-        # managedFields too). The role must still reach a fixed point at once.
-        print(f"[argocd] first rerun reported changed={again.changed}; rerunning once")
-        again = _play("argocd", kubeconfig, extra_vars=_argocd_vars())
     assert again.ok and again.changed == 0, str(again)
     checked = _play("argocd", kubeconfig, check=True, diff=True, extra_vars=_argocd_vars())
     assert checked.ok and checked.changed == 0, str(checked)
