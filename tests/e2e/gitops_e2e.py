@@ -159,3 +159,17 @@ def assert_fails_on_the_broken_wave(run: PlaybookResult, argocd_error: str) -> N
     core = argocd_error.split("desc = ", 1)[-1]
     core = core.replace("Manifest generation error (cached): ", "")[:90]
     assert core in text.replace('\\"', '"'), f"Argo CD's error text {core!r} not in the output\n{run}"
+
+
+def wave_report(stdout: str, width: int = 700) -> str:
+    """The last wave report the role printed (the debug list) and the fail message, shortened, for test output."""
+    blocks = re.findall(r'"msg": \[\n(.*?)\n\s*\]', stdout, re.DOTALL)
+    lines = [line.strip().rstrip(",").strip('"') for line in blocks[-1].splitlines()] if blocks else []
+    failed = re.findall(r'FAILED! => (\{.*\})', stdout)
+    if failed:
+        try:
+            message = json.loads(failed[-1]).get("msg", "")
+        except ValueError:
+            message = failed[-1]
+        lines.append(message if len(message) <= width else message[:width] + " ...")
+    return "\n".join(lines)
