@@ -5,6 +5,11 @@ each with a named volume on /var (overlayfs snapshots need a non-overlay
 filesystem under /var/lib/containerd), private cgroup namespace, tmpfs /tmp
 and /run and the lowered ulimits this machine kind needs. Everything made is
 recorded by name and removed by name in ``destroy``.
+
+PID 1 is tests/images/machine-init, which removes podman's bind mount of the
+host's whole name=systemd hierarchy on a cgroup v1/hybrid host before it
+execs systemd: with it, every machine's systemd shared the host's root
+system.slice, and machines emptied each other's cgroups (see that script).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = REPO_ROOT / "tests" / "images" / "containers.conf"
+MACHINE_INIT = REPO_ROOT / "tests" / "images" / "machine-init"
 MACHINE_IMAGE = os.environ.get("ECOECO_MACHINE_IMAGE", "localhost/ecoeco-machine") + ":bookworm"
 ULIMITS = ["--ulimit", "nofile=16384:16384", "--ulimit", "nproc=16384:16384"]
 
@@ -63,10 +69,19 @@ class Machines:
             podman("run", "-d", "--name", name, "--hostname", host, "--network", self.network,
                    "--privileged", "--systemd=always", "--cgroupns=private",
                    "--tmpfs", "/tmp", "--tmpfs", "/run", "-v", f"{name}-var:/var",
-                   "--device", "/dev/kmsg", *ULIMITS, MACHINE_IMAGE, "/sbin/init")
+                   "--device", "/dev/kmsg", "-v", f"{MACHINE_INIT}:/usr/local/sbin/machine-init:ro",
+                   *ULIMITS, MACHINE_IMAGE, "/usr/local/sbin/machine-init")
             self.made_containers.append(name)
         for host in self.hosts:
             self.wait_running(host, timeout=120)
+            self.check_own_cgroup(host)
+
+    def check_own_cgroup(self, host: str) -> None:
+        """Fail when the machine's systemd sits outside its own cgroup namespace (shared with others)."""
+        lines = self.exec(host, "cat", "/proc/1/cgroup").stdout.splitlines()
+        escaped = [line for line in lines if ":/.." in line]
+        if escaped:
+            raise RuntimeError(f"{host}: systemd runs outside its cgroup namespace: {escaped}")
 
     def wait_running(self, host: str, timeout: float) -> None:
         """Wait (bounded) until systemd in the machine reports running or degraded."""

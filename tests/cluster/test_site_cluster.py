@@ -9,15 +9,13 @@ The cni phase (Calico) does not: Calico cannot be built offline, so the pod
 network is the CNI reference bridge plugin (tests/cluster/pod_network.py).
 Set ECOECO_CLUSTER_KEEP=1 to keep the machines for a look after the test.
 
-Known blocker on cgroup v1/hybrid hosts (seen): the systemd inside these
-machines shares the name=systemd v1 hierarchy with every other systemd
-machine on the host (those of concurrent molecule runs too). The cgroups
-podman made for a machine (libpod_parent/libpod-<id>) and the machine's own
-system.slice/containerd.service were pruned under a running cluster: every
-`podman exec` then failed (runc "error adding pid ... to cgroups", exit 127,
-Ansible UNREACHABLE) and static pods could not restart (runc "stat
-/sys/fs/cgroup/systemd/system.slice/containerd.service: no such file").
-Run it alone on such a host, or on a cgroup v2 host.
+Cgroups on cgroup v1/hybrid hosts (seen): with podman's systemd mode and a
+private cgroup namespace, every machine's systemd took the host's
+name=systemd root for its own, so all machines (and those of concurrent
+molecule runs) shared system.slice/containerd.service; cgroups were pruned
+under a running cluster (runc "error adding pid ... to cgroups", Ansible
+UNREACHABLE). tests/images/machine-init, the machines' PID 1, fixes it (each
+systemd stays in its own libpod-<id> cgroup); machines.py checks it.
 """
 from __future__ import annotations
 
