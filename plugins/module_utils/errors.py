@@ -37,6 +37,8 @@ def run_module(module: Any, body: Callable[[], Dict[str, Any]]) -> None:
             extra["hint"] = "the credentials lack an RBAC permission for this request"
         module.fail_json(msg=str(exc), **extra)
     else:
+        for warning in result.pop("warnings_list", []):
+            module.warn(warning)
         failed_msg = result.pop("_fail_msg", None)
         if failed_msg:
             module.fail_json(msg=failed_msg, **result)

@@ -85,7 +85,7 @@ def apply_order(docs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 # -- kinds to API paths ------------------------------------------------------------
 
 def _split_api_version(api_version: str) -> Tuple[str, str]:
-    group, _, version = api_version.rpartition("/")
+    group, version = api_version.rpartition("/")[::2]
     return group, version
 
 
@@ -144,7 +144,7 @@ def _list_element(items: Any, key: str) -> Any:
     """The element of ``items`` that a managedFields key (k:, v:, i:) points at, or None."""
     if not isinstance(items, list):
         return None
-    kind, _, raw = key.partition(":")
+    kind, raw = key.partition(":")[::2]
     if kind == "k":
         want = json.loads(raw)
         for item in items:
@@ -221,6 +221,7 @@ class ManifestApplier:
         self.sleep = sleep
         self.kinds = KindResolver(client, self.docs)
         self.diffs: List[Dict[str, Any]] = []
+        self.warnings: List[str] = []
         self.new_namespaces: set = set()
         self.new_kinds: set = set()
 
@@ -245,23 +246,23 @@ class ManifestApplier:
 
     def apply_one(self, doc: Dict[str, Any]) -> ObjectResult:
         """Apply one document unless the cluster already has it; return what happened."""
-        ref = self.kinds.resolve(doc["apiVersion"], doc["kind"])
+        name = doc["metadata"]["name"]
+        try:
+            ref = self.kinds.resolve(doc["apiVersion"], doc["kind"])
+        except ValidationError:
+            if not self.check_mode:
+                raise
+            # Check mode: the kind may come from a CRD another task of the run installs.
+            self.warnings.append(f"check mode: {doc['kind']} ({doc['apiVersion']}) is not served yet, so "
+                                 f"{name} is reported as created without a dry run")
+            return ObjectResult(doc["kind"], name, doc["metadata"].get("namespace") or self.namespace, "created")
         namespace = self._namespace_of(doc, ref)
         body = self._body(doc, namespace)
-        name = doc["metadata"]["name"]
         pending = self._pending_in_check_mode(doc, namespace)
         live = None if pending else self.client.get(ref, name, namespace)
         if already_applied(body, live, self.field_manager):
             return ObjectResult(doc["kind"], name, namespace, "unchanged")
-        if pending:
-            after = body
-        else:
-            try:
-                after = self.client.apply(ref, body, self.field_manager, namespace,
-                                          dry_run=self.check_mode, force=self.force)
-            except K8sError as exc:
-                raise K8sError(f"{doc['kind']} {namespace + '/' if namespace else ''}{name}: {exc}",
-                               exc.status, exc.reason, exc.body) from exc
+        after = body if pending else self._apply(ref, body, namespace, live)
         if live is not None and comparable(live) == comparable(after):
             return ObjectResult(doc["kind"], name, namespace, "unchanged")
         if live is None:
@@ -272,6 +273,20 @@ class ManifestApplier:
             self.diffs.append({"before_header": label, "after_header": label,
                                "before": redacted(live), "after": redacted(after)})
         return ObjectResult(doc["kind"], name, namespace, "created" if live is None else "configured", paths)
+
+    def _apply(self, ref: ResourceRef, body: Dict[str, Any], namespace: Optional[str],
+               live: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        """Server-side apply (dry run in check mode); the API server's result."""
+        label = f"{body['kind']} {namespace + '/' if namespace else ''}{body['metadata']['name']}"
+        try:
+            return self.client.apply(ref, body, self.field_manager, namespace,
+                                     dry_run=self.check_mode, force=self.force)
+        except K8sError as exc:
+            if self.check_mode and live is None and exc.status == 404:
+                # Check mode: its namespace comes from another task of the run.
+                self.warnings.append(f"check mode: {label} cannot be dry-run ({exc}); reported as created")
+                return body
+            raise K8sError(f"{label}: {exc}", exc.status, exc.reason, exc.body) from exc
 
     def _note_created(self, doc: Dict[str, Any]) -> None:
         if doc["kind"] == "Namespace":
@@ -322,4 +337,6 @@ class ManifestApplier:
         }
         if self.want_diff:
             out["diff"] = self.diffs
+        if self.warnings:
+            out["warnings_list"] = self.warnings
         return out

@@ -23,14 +23,15 @@ import yaml
 from tests.harness.ansible import PlaybookResult, run_playbook
 from tests.harness.cluster import Cluster
 from tests.harness.nodes import inventory_nodes
-from tests.harness.versions import REPO_ROOT
+from tests.harness.versions import REPO_ROOT, VERSIONS
 
 pytestmark = pytest.mark.controlplane
 
 INVENTORY = REPO_ROOT / "inventories" / "example" / "hosts.yml"
 MANIFESTS = REPO_ROOT.parent / "shared" / "manifests"
 CALICO_MANIFEST = MANIFESTS / "calico" / "v3.32.1" / "calico.yaml"
-ARGOCD_MANIFEST = MANIFESTS / "argo-cd" / "v3.6.1" / "install.yaml"
+ARGOCD_MANIFEST = MANIFESTS / "argo-cd" / VERSIONS["argocd"] / "install.yaml"
+ARGOCD_PREVIOUS_MANIFEST = MANIFESTS / "argo-cd" / VERSIONS["argocd_previous"] / "install.yaml"
 HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
 ARGOCD_FILES = REPO_ROOT / "roles" / "argocd" / "files"
 FOREIGN_LABEL = ("team.example.com/owner", "payments")
@@ -257,11 +258,38 @@ def _argocd_cm(cluster: Cluster) -> dict[str, str]:
     return _get(cluster, "/api/v1/namespaces/argocd/configmaps/argocd-cm").get("data") or {}
 
 
+def test_argocd_check_mode_on_a_bare_cluster_creates_nothing(cluster: Cluster, kubeconfig: str) -> None:
+    # Runs before argocd_installed: no argocd namespace and no Argo CD CRDs yet.
+    checked = _play("argocd", kubeconfig, check=True, diff=True, extra_vars=_argocd_vars())
+    assert checked.ok and checked.changed > 0, str(checked)
+    assert _get(cluster, "/api/v1/namespaces/argocd") is None
+    assert _get(cluster, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/applications.argoproj.io") is None
+
+
 @pytest.fixture(scope="module")
-def argocd_installed(cluster: Cluster, kubeconfig: str) -> PlaybookResult:
+def argocd_upgraded_from(cluster: Cluster, kubeconfig: str) -> PlaybookResult:
+    """The previous release installed by the role, before the pinned one."""
+    result = _play("argocd", kubeconfig, extra_vars=_argocd_vars(argocd_manifest_src=str(ARGOCD_PREVIOUS_MANIFEST)))
+    assert result.ok, str(result)
+    return result
+
+
+@pytest.fixture(scope="module")
+def argocd_installed(cluster: Cluster, kubeconfig: str, argocd_upgraded_from: PlaybookResult) -> PlaybookResult:
+    """The pinned release, installed by the role over the previous one (an upgrade), at -vvv."""
     result = _play("argocd", kubeconfig, verbosity=3, extra_vars=_argocd_vars())
     assert result.ok, str(result)
     return result
+
+
+def test_argocd_upgrade_from_the_previous_release(cluster: Cluster, argocd_upgraded_from: PlaybookResult,
+                                                   argocd_installed: PlaybookResult) -> None:
+    assert argocd_installed.changed > 0, str(argocd_installed)
+    server = _get(cluster, "/apis/apps/v1/namespaces/argocd/deployments/argocd-server")
+    images = {c["image"] for c in server["spec"]["template"]["spec"]["containers"]}
+    assert any(image.endswith(":" + VERSIONS["argocd"]) for image in images), images
+    print(f"[argocd] {VERSIONS['argocd_previous']} install {argocd_upgraded_from.seconds:.1f}s, "
+          f"upgrade to {VERSIONS['argocd']} {argocd_installed.seconds:.1f}s (-vvv)")
 
 
 def test_argocd_never_prints_secrets(argocd_installed: PlaybookResult) -> None:

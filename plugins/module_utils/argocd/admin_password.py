@@ -75,6 +75,11 @@ def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool,
     namespace = params.get("namespace") or "argocd"
     name = params.get("secret_name") or "argocd-secret"
     secret = client.get(SECRETS, name, namespace)
+    if secret is None and check_mode:
+        # A check run before the install: the manifest's apply did not create the Secret.
+        return {"changed": True, "secret": {"namespace": namespace, "name": name}, "password_mtime": None,
+                "warnings_list": [f"Secret {namespace}/{name} does not exist yet; a real run fails unless the "
+                             "Argo CD install creates it first"]}
     if secret is None:
         raise ValidationError(f"Secret {namespace}/{name} does not exist: install Argo CD into namespace "
                               f"{namespace} first (its install manifest creates the Secret)")

@@ -224,3 +224,15 @@ def test_owned_list_keys_match_declared_elements():
     assert not manifest.owned_fields_declared({"f:spec": {"f:ports": {'k:{"port":81,"protocol":"TCP"}': {}}}}, doc)
     assert manifest.owned_fields_declared({"f:args": {'v:"--x"': {}}}, {"args": ["--x"]})
     assert not manifest.owned_fields_declared({"f:args": {'v:"--y"': {}}}, {"args": ["--x"]})
+
+
+def test_check_mode_reports_objects_of_a_namespace_or_kind_from_another_task_as_created():
+    api = FakeApi()
+
+    def apply_without_namespace(ref, body, field_manager, namespace=None, dry_run=False, force=True):
+        raise manifest.K8sError("namespaces \"argocd\" not found", 404)
+    api.apply = apply_without_namespace
+    out = run(api, [CONFIGMAP, WIDGET], check_mode=True)
+    assert out["counts"]["created"] == 2 and len(out["warnings_list"]) == 2
+    with pytest.raises(ValidationError, match="no kind Widget"):
+        run(api, [WIDGET])
