@@ -162,7 +162,11 @@ def assert_fails_on_the_broken_wave(run: PlaybookResult, argocd_error: str) -> N
 
 
 def wave_report(stdout: str, width: int = 700) -> str:
-    """The last wave report the role printed (the debug list) and the fail message, shortened, for test output."""
+    """The last wave report the role printed (the debug list) and the fail message, for test output.
+
+    The message is shortened to ``width`` characters, but keeps its ``ordering broken`` and
+    ``health check`` parts.
+    """
     blocks = re.findall(r'"msg": \[\n(.*?)\n\s*\]', stdout, re.DOTALL)
     lines = [line.strip().rstrip(",").strip('"') for line in blocks[-1].splitlines()] if blocks else []
     failed = re.findall(r'FAILED! => (\{.*\})', stdout)
@@ -171,5 +175,7 @@ def wave_report(stdout: str, width: int = 700) -> str:
             message = json.loads(failed[-1]).get("msg", "")
         except ValueError:
             message = failed[-1]
-        lines.append(message if len(message) <= width else message[:width] + " ...")
+        parts = message.split(" || ")
+        lines.append(parts[0] if len(parts[0]) <= width else parts[0][:width] + " ...")
+        lines.extend(part for part in parts[1:] if part.startswith(("ordering broken", "health check")))
     return "\n".join(lines)

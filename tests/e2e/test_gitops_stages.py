@@ -7,59 +7,13 @@ repo-server, redis) with the sample repo served as ``file://``.
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
-from tests.harness.ansible import PlaybookResult, run_playbook
-from tests.harness.demo import demo_extra_vars
-from tests.harness.nodes import DEFAULT_INVENTORY
+from tests.e2e.gitops_e2e import BROKEN_KUSTOMIZATION, WAVES, push, report_rows, site
 
 pytestmark = [pytest.mark.argocd, pytest.mark.slow]
-
-# A row of the wave table as the role prints it (inside a debug list: quoted).
-ROW = re.compile(r'^\s*"?\s*(-?\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+([^\s",]+)', re.MULTILINE)
-WAVES = {"infrastructure": 0, "databases": 1, "workers": 2, "apis": 3}
-BROKEN_KUSTOMIZATION = "resources:\n  - deployment-that-does-not-exist.yaml\n"
-
-
-def site(cluster, argocd, tags: str, **extra) -> PlaybookResult:
-    """One run of the site playbook's GitOps stages against the local cluster."""
-    extra_vars = {**demo_extra_vars(cluster, argocd), **extra}
-    return run_playbook("ecoeco.gitops.site", DEFAULT_INVENTORY, extra_vars=extra_vars,
-                        args=["--tags", tags], timeout=1500)
-
-
-def push(argocd, files: dict | None = None, message: str = "") -> None:
-    """Commit (or reset the repo), then refresh every app as Git's webhook would.
-
-    A file:// repo has no webhook: without the refresh Argo CD would notice the
-    commit only at its reconciliation period (3 minutes by default).
-    """
-    if files is None:
-        argocd.reset_repo()
-    else:
-        argocd.commit(files, message)
-    for app in argocd.applications():
-        argocd.refresh(app["metadata"]["name"], hard=False)
-    head = argocd.head()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        root = argocd.application("root") or {}
-        if root.get("status", {}).get("sync", {}).get("revision") == head:
-            return
-        time.sleep(1)
-    raise AssertionError(f"Argo CD did not see commit {head} within 120s")
-
-
-def report_rows(stdout: str) -> dict[str, tuple[int, str, str, str]]:
-    """App -> (wave, sync, health, seconds) from the printed wave table."""
-    rows = {}
-    for wave, app, sync, health, seconds in ROW.findall(stdout):
-        if app in WAVES:
-            rows[app] = (int(wave), sync, health, seconds)
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -88,16 +42,14 @@ def test_waves_become_healthy_in_order_with_a_report(cluster, argocd, converged)
     stamps = [created[name] for name in sorted(WAVES, key=WAVES.get)]
     assert stamps == sorted(stamps), f"child apps created out of wave order: {created}"
     assert "ordering broken" not in converged.stdout
+    # The report names the health check in use: the argocd role's default, which gates.
+    assert "health check: gating (argocd-cm)" in converged.stdout, str(converged)
 
 
 def test_second_run_changes_nothing_and_only_reverifies(cluster, argocd, converged):
     assert converged.ok, str(converged)
     again = site(cluster, argocd, "gitops")
     assert again.ok, str(again)
-    if again.changed:
-        # Known flake (open): see test_roles_k8s.test_argocd_rerun_changes_nothing.
-        print(f"[e2e] first rerun reported changed={again.changed}; rerunning once")
-        again = site(cluster, argocd, "gitops")
     assert again.ok and again.changed == 0, str(again)
     assert set(report_rows(again.stdout)) == set(WAVES)
     print(f"[e2e] second run: {again.seconds:.1f}s (first {converged.seconds:.1f}s)")
