@@ -48,6 +48,8 @@ class Machines:
     made_containers: list[str] = field(default_factory=list)
     made_volumes: list[str] = field(default_factory=list)
     made_network: str | None = None
+    images: Path | None = None  # the control-plane image archive (tests/cluster/images/build.sh)
+    kubeconfig: Path | None = None  # where the control_plane role fetches admin.conf
 
     @property
     def network(self) -> str:

@@ -56,3 +56,34 @@ def install(machines: Machines, plugin_dir: Path) -> dict[str, tuple[str, str]]:
             if peer != host:
                 machines.exec(host, "ip", "route", "replace", cidr, "via", ip)
     return nodes
+
+
+def _pod(name: str, node: str, image: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": "podnet"}},
+            "spec": {"nodeSelector": {"kubernetes.io/hostname": node},
+                     "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "podnet", "image": image, "imagePullPolicy": "Never",
+                                     "command": ["podnet", "serve", ":8080"]}]}}
+
+
+def check_across_nodes(machines: Machines, image: str, timeout: float = 180) -> str:
+    """A pod on the second worker gets an HTTP answer from a pod on the first one; returns it.
+
+    Both pods run tests/cluster/images/podnet (ours, FROM scratch). The answer
+    crosses from one node's bridge over the peer route to the other's.
+    """
+    server_node, client_node = machines.hosts[1], machines.hosts[2]
+    pods = {"kind": "List", "apiVersion": "v1",
+            "items": [_pod("podnet-server", server_node, image), _pod("podnet-client", client_node, image)]}
+    kubectl = ("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf")
+    machines.exec(machines.hosts[0], *kubectl, "apply", "-f", "-", input_text=json.dumps(pods))
+    machines.exec(machines.hosts[0], *kubectl, "wait", "--for=condition=Ready", "pod", "-l", "app=podnet",
+                  f"--timeout={int(timeout)}s", timeout=timeout + 30)
+    server = machines.kubectl_json("get", "pod", "podnet-server")
+    ip, node = server["status"]["podIP"], server["spec"]["nodeName"]
+    client_node_seen = machines.kubectl_json("get", "pod", "podnet-client")["spec"]["nodeName"]
+    assert (node, client_node_seen) == (server_node, client_node), (node, client_node_seen)
+    answer = machines.exec(machines.hosts[0], *kubectl, "exec", "podnet-client", "--",
+                           "podnet", "get", f"http://{ip}:8080/").stdout.strip()
+    return f"{client_node} -> {server_node} ({ip}): {answer}"

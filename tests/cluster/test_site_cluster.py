@@ -4,9 +4,14 @@
 kubeadm/kubelet/kubectl and the control-plane images come from the harness
 Go builds (images FROM scratch, tests/cluster/images/build.sh), containerd
 from Debian's archive. Phases of site.yml that run for real here:
-prerequisites -> control_plane (kubeadm init) -> workers (kubeadm join).
-The cni phase (Calico) does not: Calico cannot be built offline, so the pod
-network is the CNI reference bridge plugin (tests/cluster/pod_network.py).
+prerequisites -> control_plane (kubeadm init, admin.conf fetched to the
+control node) -> workers (kubeadm join, one at a time) -> node_labels (from
+the control node over the test's podman network). The cni phase (Calico)
+does not: Calico cannot be built offline, so the pod network is the CNI
+reference bridge plugin plus peer routes (tests/cluster/pod_network.py), and
+a pod on worker2 gets an HTTP answer from a pod on worker1 across them.
+argocd and app_of_apps do not run here (no kube-proxy, CoreDNS or Argo CD
+images in this cluster); the harness tiers cover them.
 Set ECOECO_CLUSTER_KEEP=1 to keep the machines for a look after the test.
 
 Cgroups on cgroup v1/hybrid hosts (seen): with podman's systemd mode and a
@@ -35,6 +40,8 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(3000)]
 
 INVENTORY = REPO_ROOT / "inventories" / "podman" / "hosts.yml"
 PHASES = ("prerequisites", "control_plane", "workers")
+API_PHASES = ("node_labels",)
+PODNET_IMAGE = "localhost/ecoeco-k8s/podnet:v1"
 K8S_BIN = cache_dir() / "bin" / f"kubernetes-{VERSIONS['kubernetes']}"
 CNI_BIN = cache_dir() / "bin" / f"cni-plugins-{VERSIONS['cni_plugins']}"
 
@@ -48,7 +55,7 @@ def _build_images() -> Path:
 
 
 @pytest.fixture(scope="module")
-def machines(request: pytest.FixtureRequest):
+def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Three machines on a network of their own; removed by name even on failure."""
     for path in (K8S_BIN / "kubeadm", CNI_BIN / "bridge"):
         if not path.exists():
@@ -65,13 +72,15 @@ def machines(request: pytest.FixtureRequest):
 
     request.addfinalizer(finalize)
     made.images = _build_images()
+    # control_plane fetches admin.conf here; node_labels reaches the API with it.
+    made.kubeconfig = tmp_path_factory.mktemp("cluster") / "admin.conf"
     made.create()
     return made
 
 
 def _env(machines: Machines) -> dict[str, str]:
     return {"ECOECO_CLUSTER_PREFIX": machines.prefix, "ECOECO_K8S_BIN_DIR": str(K8S_BIN),
-            "ECOECO_CLUSTER_IMAGES": str(machines.images)}
+            "ECOECO_CLUSTER_IMAGES": str(machines.images), "ECOECO_CLUSTER_KUBECONFIG": str(machines.kubeconfig)}
 
 
 def _wait(predicate, timeout: float, what: str, interval: float = 3) -> None:
@@ -110,13 +119,26 @@ def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines) -> 
     timings["pod network (test, CNI bridge)"] = time.monotonic() - start
     _wait(lambda: _nodes_ready(machines), 180, "all nodes Ready")
     _wait(lambda: _kube_system_running(machines), 180, "kube-system pods Running")
+    start = time.monotonic()
+    across = pod_network.check_across_nodes(machines, PODNET_IMAGE)
+    timings["pod to pod across nodes (test)"] = time.monotonic() - start
+    assert across.endswith("podnet podnet-server"), across
 
-    rerun = run_playbook("ecoeco.gitops.site", INVENTORY, tags=",".join(PHASES), env=_env(machines),
-                         timeout=1500)
+    for phase in API_PHASES:
+        result = run_playbook("ecoeco.gitops.site", INVENTORY, tags=phase, env=_env(machines), timeout=900)
+        timings[phase] = result.seconds
+        assert result.ok, f"phase {phase}: {result}"
+    labels = {n["metadata"]["name"]: n["metadata"]["labels"].get("workload")
+              for n in machines.kubectl_json("get", "nodes")["items"]}
+    assert labels == {"cp1": None, "worker1": "application", "worker2": "database"}, labels
+
+    rerun = run_playbook("ecoeco.gitops.site", INVENTORY, tags=",".join(PHASES + API_PHASES),
+                         env=_env(machines), timeout=1500)
     print("\nfirst run, wall time per phase:")
     for name, seconds in timings.items():
         print(f"  {name:32s} {seconds:6.1f} s")
-    print(f"second run ({','.join(PHASES)}): {rerun.seconds:.1f} s, changed={rerun.changed}")
+    print(f"second run ({','.join(PHASES + API_PHASES)}): {rerun.seconds:.1f} s, changed={rerun.changed}")
     print(f"nodes (InternalIP, podCIDR): {nodes}")
+    print(f"pod network: {across}")
     assert rerun.ok, f"second run: {rerun}"
     assert rerun.changed == 0, f"second run: {rerun}"

@@ -7,7 +7,8 @@
 #
 # Images (FROM scratch, one static binary each, from the harness builds in
 # ~/.cache/ecoeco-gitops/bin): $REPO/{kube-apiserver,kube-controller-manager,
-# kube-scheduler}:<kubernetes>, $REPO/etcd:<etcd>, $REPO/pause:3.10.2 (ours).
+# kube-scheduler}:<kubernetes>, $REPO/etcd:<etcd>, $REPO/pause:3.10.2 (ours),
+# $REPO/podnet:v1 (ours: the pod network check's HTTP server and client).
 # The archive is rebuilt only when missing or older than its inputs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +17,7 @@ export CONTAINERS_CONF="$root/tests/images/containers.conf"
 
 REPO=${ECOECO_CLUSTER_IMAGE_REPO:-localhost/ecoeco-k8s}
 PAUSE_TAG=3.10.2
+PODNET_TAG=v1
 cache=${ECOECO_CACHE:-$HOME/.cache/ecoeco-gitops}
 pin() { sed -n "s/^$1: *//p" "$root/versions.yml"; }
 k8s=$(pin kubernetes)
@@ -25,7 +27,8 @@ etcd_bin="$cache/bin/etcd-$etcd"
 archive="$cache/images/cluster-images-$k8s-$etcd.tar"
 
 inputs=("$k8s_bin/kube-apiserver" "$k8s_bin/kube-controller-manager" "$k8s_bin/kube-scheduler"
-        "$etcd_bin/etcd" "$here/Containerfile" "$here/Containerfile.pause" "$here/pause/main.go" "$0")
+        "$etcd_bin/etcd" "$here/Containerfile" "$here/Containerfile.pause" "$here/pause/main.go"
+        "$here/podnet/main.go" "$0")
 for f in "${inputs[@]}"; do
   [ -f "$f" ] || { echo "missing $f (run: python -m tests.harness.build)" >&2; exit 1; }
 done
@@ -50,6 +53,10 @@ build "$k8s_bin/kube-apiserver" "kube-apiserver:$k8s"
 build "$k8s_bin/kube-controller-manager" "kube-controller-manager:$k8s"
 build "$k8s_bin/kube-scheduler" "kube-scheduler:$k8s"
 build "$etcd_bin/etcd" "etcd:$etcd"
+
+mkdir -p "$ctx/go"
+(cd "$here/podnet" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$ctx/go/podnet" .)
+build "$ctx/go/podnet" "podnet:$PODNET_TAG"
 
 mkdir -p "$ctx/pause"
 (cd "$here/pause" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$ctx/pause/pause" .)

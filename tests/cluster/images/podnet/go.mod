@@ -1,0 +1,3 @@
+module ecoeco.local/podnet
+
+go 1.22
