@@ -94,9 +94,14 @@ options:
     default: 1800
   hard_refresh_on_error:
     description:
-      - When an app fails (error condition, failed operation, Degraded), set the annotation
-        C(argocd.argoproj.io/refresh=hard) on it once, and wait for the result of that refresh within the timeouts
-        before failing. Useful for errors that Argo CD caches (C(Manifest generation error (cached))).
+      - When an app fails (error condition, failed operation, Degraded), or the root app cannot list its children
+        (error condition), set the annotation C(argocd.argoproj.io/refresh=hard) on it once, and wait for the
+        result of that refresh within the timeouts before failing.
+      - Useful for errors that Argo CD caches (C(Manifest generation error (cached))). Argo CD's repo-server caches
+        a failed manifest generation under the commit of the app's repository and, after three failures in a row,
+        answers from that cache for 60 minutes; a normal refresh (what a Git webhook asks for) does not clear it.
+        A fix that leaves that commit unchanged, for example in a Kustomize remote base or a Helm repository the
+        app pulls from, is seen only after a hard refresh.
       - The module reports C(changed) when it refreshed an app.
     type: bool
     default: false

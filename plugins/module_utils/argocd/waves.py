@@ -191,7 +191,12 @@ class WaveTracker:
             root_errors = error_conditions(index[self.root_key])
             if root_errors:
                 text = "; ".join(f"{c.get('type')}: {c.get('message', '')}" for c in root_errors)
-                return Outcome("failed", f"root app {self.root_key[1]} cannot list its children: {text}")
+                message = f"root app {self.root_key[1]} cannot list its children: {text}"
+                if self.hard_refresh and self.root_key not in self.refreshed:
+                    return Outcome("waiting", message, refresh=[self.root_key])
+                if self.hard_refresh and not self._refresh_processed(self.root_key, index[self.root_key]):
+                    return Outcome("waiting", message)
+                return Outcome("failed", message)
         self.root_note = pending or ""
 
         for key, wave in members.items():

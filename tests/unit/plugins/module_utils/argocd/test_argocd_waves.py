@@ -252,3 +252,34 @@ def test_nested_app_of_apps_is_healthy_as_soon_as_its_children_are():
     apps.append(application("logging", 1, root="platform"))
     assert t.update(index(*apps)).phase == "done"          # parent's own health still says Progressing
     assert t.waves[0].completed - t.start == pytest.approx(2)
+
+
+def test_root_that_cannot_render_gets_one_hard_refresh_then_fails():
+    clock = FakeClock()
+    t = tracker(clock, hard_refresh_on_error=True)
+    root = root_app([], rv="200")
+    root["status"]["conditions"] = [comparison_error()]
+    out = t.update(index(root))
+    assert out.phase == "waiting" and out.refresh == [("argocd", "root")]
+    assert "cannot list its children: ComparisonError" in out.message
+    t.refresh_sent(("argocd", "root"), "300")
+    annotated = root_app([], rv="300")
+    annotated["status"]["conditions"] = [comparison_error()]
+    annotated["metadata"]["annotations"]["argocd.argoproj.io/refresh"] = "hard"
+    out = t.update(index(annotated))
+    assert out.phase == "waiting" and out.refresh == []
+    processed = root_app([], rv="301")
+    processed["status"]["conditions"] = [comparison_error()]
+    out = t.update(index(processed))
+    assert out.phase == "failed" and "Manifest generation error (cached)" in out.message
+
+
+def test_root_fixed_by_the_hard_refresh_goes_on_to_its_children():
+    clock = FakeClock()
+    t = tracker(clock, hard_refresh_on_error=True)
+    root = root_app([], rv="200")
+    root["status"]["conditions"] = [comparison_error()]
+    assert t.update(index(root)).refresh == [("argocd", "root")]
+    t.refresh_sent(("argocd", "root"), "300")
+    out = t.update(index(root_app(ENTRIES[1:2], rv="301"), application("ns", 0)))
+    assert out.phase == "done", out.message
