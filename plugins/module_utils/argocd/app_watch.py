@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional, Set
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import AppKey, key_of
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS, K8sError
@@ -65,6 +65,9 @@ class ApplicationWatch:
         self._stream_ends = 0.0
         self._backoff = BACKOFF_START
         self.last_error = ""
+        # What changed since the last take_changed(): the keys, or "everything" after a LIST.
+        self._changed: Set[AppKey] = set()
+        self._relisted = True
 
     # -- LIST ----------------------------------------------------------------
     def relist(self) -> None:
@@ -74,6 +77,20 @@ class ApplicationWatch:
         self.index = {key_of(item, self.namespace): item for item in body.get("items") or []}
         self.resource_version = (body.get("metadata") or {}).get("resourceVersion", "")
         self.relists += 1
+        self._relisted = True
+        self._changed.clear()
+
+    def take_changed(self) -> Optional[Set[AppKey]]:
+        """The Applications that changed since the last call; None when a LIST replaced everything.
+
+        Every event folded in meanwhile counts, so changes that arrived together are judged together.
+        """
+        if self._relisted:
+            self._relisted = False
+            self._changed = set()
+            return None
+        changed, self._changed = self._changed, set()
+        return changed
 
     def close(self) -> None:
         if self._stream is not None:
@@ -139,6 +156,7 @@ class ApplicationWatch:
             self.index.pop(key, None)
         else:
             self.index[key] = obj
+        self._changed.add(key)
         return True
 
     def _relist_bounded(self, deadline: float) -> None:

@@ -81,7 +81,7 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
         timeout=params["timeout"], hard_refresh_on_error=bool(params.get("hard_refresh_on_error")) and not check_mode,
         check_root_revision=params.get("check_root_revision", True), clock=clock, wall_clock=wall_clock)
     watch.relist()
-    outcome = tracker.update(watch.index)
+    outcome = tracker.update(watch.index, watch.take_changed())
     refreshed: List[str] = []
 
     if not check_mode:
@@ -94,7 +94,8 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
                 outcome = tracker.timed_out()
                 break
             if watch.wait_for_change(left) or outcome.refresh:
-                outcome = tracker.update(watch.index)
+                # Only what changed is judged again (after a re-LIST: everything).
+                outcome = tracker.update(watch.index, watch.take_changed())
         watch.close()
 
     result: Dict[str, Any] = {

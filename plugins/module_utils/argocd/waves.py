@@ -3,11 +3,16 @@
 # Apache License 2.0 (see LICENSE)
 """The wave-by-wave verdict over a changing set of Applications.
 
-``WaveTracker.update(index)`` takes the latest copy of every Application (from
-a LIST plus WATCH events), re-discovers the root's children, judges each app,
-and moves through the waves lowest first.  It does no I/O and reads time only
-from the clocks it is given, so it is driven the same way by the module and by
-unit tests with a fake clock.
+``WaveTracker.update(index, changed)`` takes the latest copy of every
+Application (from a LIST plus WATCH events) and the keys that changed since the
+last call, and moves through the waves lowest first.  Without ``changed`` (the
+first call, after a re-LIST) it re-discovers the root's children and judges
+every app; with it, only the changed apps (and the parents whose verdict reads
+them) are judged again, so a watch event costs the same at 40 or 1,000 apps.
+A change that can alter the set of children or their waves (the root itself, an
+app that appears, disappears or moves to another wave) falls back to the full
+pass.  It does no I/O and reads time only from the clocks it is given, so it is
+driven the same way by the module and by unit tests with a fake clock.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import (
     ERROR,
@@ -119,6 +124,21 @@ class WaveTracker:
         self._seen_op: Dict[AppKey, Optional[datetime]] = {}
         self._seen_sync: Dict[AppKey, str] = {}
         self.root_note = ""
+        # State of the last full pass, for incremental updates.
+        self._synced = False                                  # a full pass completed since the last failure
+        self._members: Dict[AppKey, int] = {}                 # children and their waves
+        self._root_children: Dict[AppKey, int] = {}           # the root's status.resources entries
+        self._expected_keys: Set[AppKey] = {tuple(k) for k in self.expected}  # type: ignore[misc]
+        self._root_source: Tuple[str, str, str] = ("", "", "")
+        self._pending: Optional[str] = None                   # why the child list may be incomplete
+        self._reads: Dict[AppKey, Set[AppKey]] = {}           # member -> apps its verdict read
+        self._readers: Dict[AppKey, Set[AppKey]] = {}         # app -> members whose verdict read it
+        # Per wave: members not ready, members failing, members in a not-ready interval now, and the
+        # latest end of their closed not-ready intervals (so one change costs O(1), not O(apps)).
+        self._not_ok: Dict[int, Set[AppKey]] = {}
+        self._errors: Dict[int, Set[AppKey]] = {}
+        self._bad_open: Dict[int, Set[AppKey]] = {}
+        self._bad_until: Dict[int, datetime] = {}
 
     # -- time ---------------------------------------------------------------
     def elapsed(self) -> float:
@@ -165,22 +185,120 @@ class WaveTracker:
         return members, pending
 
     def _judge(self, key: AppKey, wave: int, index: Index, root_source: Tuple[str, str, str],
-               seen: Set[AppKey]) -> AppState:
+               seen: Set[AppKey], reads: Optional[Set[AppKey]] = None) -> AppState:
+        """One app's verdict; ``reads`` collects every app it looked at (itself, nested children)."""
         obj = index.get(key)
+        if reads is not None:
+            reads.add(key)
         kids = None
         if obj is not None and key not in seen:
             child_keys = child_app_keys(obj)
             if child_keys:
                 seen = seen | {key}
                 kids = [self._judge(ck, cw if ck not in index else wave_of(index[ck]), index,
-                                    root_source, seen) for ck, cw in child_keys if ck not in seen]
+                                    root_source, seen, reads) for ck, cw in child_keys if ck not in seen]
         return evaluate(obj, key, wave, expected_revision=self.target_revision,
                         root_source=root_source, children=kids)
 
+    def _judge_member(self, key: AppKey, wave: int, index: Index, now: float) -> None:
+        """Judge one child of the root, record its state and which apps its verdict depends on."""
+        reads: Set[AppKey] = set()
+        state = self._judge(key, wave, index, self._root_source, set(), reads)
+        for old in self._reads.get(key, set()) - reads:
+            readers = self._readers.get(old)
+            if readers is not None:
+                readers.discard(key)
+                if not readers:
+                    del self._readers[old]
+        for new in reads:
+            self._readers.setdefault(new, set()).add(key)
+        self._reads[key] = reads
+        self._track_state(key, state, index.get(key), now)
+        self.states[key] = state
+        self._file(key, wave, state)
+
+    def _file(self, key: AppKey, wave: int, state: AppState) -> None:
+        """Keep the per-wave sets of not-ready and failing members current."""
+        for table, inside in ((self._not_ok, not state.ok), (self._errors, state.verdict == ERROR)):
+            keys = table.setdefault(wave, set())
+            if inside:
+                keys.add(key)
+            else:
+                keys.discard(key)
+
+    def _refile_all(self) -> None:
+        """Rebuild the per-wave sets from every member (after a full pass)."""
+        self._not_ok, self._errors, self._bad_open, self._bad_until = {}, {}, {}, {}
+        for key, wave in self._members.items():
+            self._file(key, wave, self.states[key])
+            for iv in self._bad.get(key, []):
+                self._note_interval(key, wave, iv)
+
+    def _note_interval(self, key: AppKey, wave: Optional[int], iv: _BadInterval) -> None:
+        if wave is None:
+            return
+        if iv.end is None:
+            self._bad_open.setdefault(wave, set()).add(key)
+            return
+        self._bad_open.setdefault(wave, set()).discard(key)
+        if wave not in self._bad_until or self._bad_until[wave] < iv.end:
+            self._bad_until[wave] = iv.end
+
+    def _forget_member(self, key: AppKey) -> None:
+        for old in self._reads.pop(key, set()):
+            readers = self._readers.get(old)
+            if readers is not None:
+                readers.discard(key)
+                if not readers:
+                    del self._readers[old]
+
+    def _membership(self, key: AppKey, index: Index) -> Optional[int]:
+        """The wave of ``key`` if it is a child now (by the last root seen), else None."""
+        obj = index.get(key)
+        if self.root_key:
+            member = key in self._root_children or key in self._expected_keys or (
+                obj is not None and key != self.root_key and tracks_to(obj, self.root_key))
+            if not member:
+                return None
+        elif obj is None and key not in self._expected_keys:
+            return None
+        if obj is not None:
+            return wave_of(obj)
+        return self._root_children.get(key, 0)
+
     # -- the step -------------------------------------------------------------
-    def update(self, index: Index) -> Outcome:
-        """Re-judge everything from the latest objects and say what to do next."""
+    def update(self, index: Index, changed: Optional[Iterable[AppKey]] = None) -> Outcome:
+        """Judge the latest objects and say what to do next.
+
+        ``changed``: the apps whose object changed (or vanished) since the previous
+        call; None when unknown (first call, after a re-LIST): everything is judged again.
+        """
         now = self.clock()
+        if changed is not None and self._synced:
+            keys = set(changed)
+            if self.root_key not in keys and all(
+                    self._membership(k, index) == self._members.get(k) for k in keys):
+                return self._update_some(keys, index, now)
+        return self._update_all(index, now)
+
+    def _update_some(self, keys: Set[AppKey], index: Index, now: float) -> Outcome:
+        """Re-judge only the changed apps and the members whose verdict reads them."""
+        todo: Set[AppKey] = set()
+        for key in keys:
+            if key in self._members:
+                todo.add(key)
+            todo.update(self._readers.get(key, ()))
+        for key in todo:
+            self._judge_member(key, self._members[key], index, now)
+        self._check_ordering(self._members, todo)
+        return self._advance(index, now, self._pending)
+
+    def _update_all(self, index: Index, now: float) -> Outcome:
+        """Re-discover the children and judge every one of them."""
+        self._synced = False
+        self._root_children = {}
+        if self.root_key and self.root_key in index:
+            self._root_children = dict(child_app_keys(index[self.root_key]))
         members, pending = self.discover(index)
         if self.root_key and self.root_key not in index:
             return Outcome("failed", pending or "root app missing")
@@ -198,15 +316,20 @@ class WaveTracker:
                     return Outcome("waiting", message)
                 return Outcome("failed", message)
         self.root_note = pending or ""
+        self._root_source = root_source
+        self._pending = pending
 
+        for key in [k for k in self._reads if k not in members]:
+            self._forget_member(key)
+        self._members = dict(members)
         for key, wave in members.items():
-            state = self._judge(key, wave, index, root_source, set())
-            self._track_state(key, state, index.get(key), now)
-            self.states[key] = state
+            self._judge_member(key, wave, index, now)
         for key in [k for k in self.states if k not in members]:
             del self.states[key]
+        self._refile_all()
         self._place_in_waves(members, now)
         self._check_ordering(members)
+        self._synced = True
         return self._advance(index, now, pending)
 
     def _track_state(self, key: AppKey, state: AppState, obj: Optional[Mapping], now: float) -> None:
@@ -218,10 +341,12 @@ class WaveTracker:
                 self.ok_at[key] = now - self.start
             if open_iv is not None:
                 open_iv.end = self.wall()
+                self._note_interval(key, self._members.get(key), open_iv)
             return
         self.ok_at.pop(key, None)
         if open_iv is None:
             intervals.append(_BadInterval(self._bad_since(obj, state), None, label))
+            self._note_interval(key, self._members.get(key), intervals[-1])
         else:
             open_iv.state = label
         state.bad_since = intervals[-1].start
@@ -256,9 +381,13 @@ class WaveTracker:
         for wave in [w for w in self.waves if w not in grouped]:
             del self.waves[wave]
 
-    def _check_ordering(self, members: Mapping[AppKey, int]) -> None:
-        """A later wave synced while an earlier one was not ready: Argo CD did not gate."""
-        for later, lwave in members.items():
+    def _check_ordering(self, members: Mapping[AppKey, int], candidates: Optional[Set[AppKey]] = None) -> None:
+        """A later wave synced while an earlier one was not ready: Argo CD did not gate.
+
+        ``candidates``: the apps judged again (only their state can bring new evidence).
+        """
+        for later, lwave in members.items() if candidates is None else (
+                (k, members[k]) for k in sorted(candidates, key=lambda k: (k[1], k[0]))):
             st = self.states[later]
             evidence: Optional[datetime] = None
             if st.op_started and st.op_started != self._seen_op.get(later):
@@ -269,8 +398,8 @@ class WaveTracker:
             self._seen_sync[later] = st.sync
             if evidence is None:
                 continue
-            for earlier, ewave in members.items():
-                if ewave >= lwave or (later, earlier) in self._violation_pairs:
+            for earlier, ewave in self._earlier_suspects(lwave, evidence):
+                if (later, earlier) in self._violation_pairs:
                     continue
                 for iv in self._bad.get(earlier, []):
                     if iv.start <= evidence and (iv.end is None or evidence < iv.end):
@@ -281,14 +410,28 @@ class WaveTracker:
                             f"was {iv.state}")
                         break
 
+    def _earlier_suspects(self, lwave: int, evidence: datetime) -> Iterable[Tuple[AppKey, int]]:
+        """Members of waves before ``lwave`` that may have been not ready at ``evidence``.
+
+        A wave none of whose members is in a not-ready interval now, and whose intervals all
+        ended by ``evidence``, is skipped whole.
+        """
+        for ewave in sorted(self.waves):
+            if ewave >= lwave:
+                break
+            until = self._bad_until.get(ewave)
+            if not self._bad_open.get(ewave) and (until is None or until <= evidence):
+                continue
+            for earlier in self.waves[ewave].members:
+                yield earlier, ewave
+
     def _advance(self, index: Index, now: float, pending: Optional[str]) -> Outcome:
         refresh: List[AppKey] = []
         for wave in sorted(self.waves):
             rec = self.waves[wave]
             if rec.started is None:
                 rec.started = now
-            states = [self.states[k] for k in rec.members]
-            failing = [s for s in states if s.verdict == ERROR]
+            failing = [self.states[k] for k in _ordered(self._errors.get(wave, ()))]
             give_up = []
             for s in failing:
                 if self.hard_refresh and s.exists:
@@ -303,14 +446,15 @@ class WaveTracker:
                 return Outcome("failed", _fail_text(wave, give_up, self.namespace), wave,
                                [s.key for s in give_up])
             if rec.completed is None:
-                if all(s.ok for s in states):
-                    rec.completed = max([self.ok_at.get(s.key, now - self.start) for s in states] + [0.0]) + self.start
+                waiting = _ordered(self._not_ok.get(wave, ()))
+                if not waiting:
+                    rec.completed = max([self.ok_at.get(k, now - self.start) for k in rec.members] + [0.0]) + self.start
                     rec.completed = min(rec.completed, now)
                     rec.detected_at = self.wall()
                     continue
                 return Outcome("waiting", f"wave {wave}: waiting for "
-                               + ", ".join(display_name(s.key, self.namespace) for s in states if not s.ok),
-                               wave, [s.key for s in states if not s.ok], refresh)
+                               + ", ".join(display_name(k, self.namespace) for k in waiting),
+                               wave, waiting, refresh)
         if pending:
             return Outcome("waiting", pending, refresh=refresh)
         return Outcome("done", "all waves are Synced and Healthy", refresh=refresh)
@@ -344,6 +488,11 @@ class WaveTracker:
         waiting = [self.states[k] for k in cur.members if not self.states[k].ok]
         return Outcome("failed", f"{limit} reached; " + _fail_text(cur.wave, waiting, self.namespace),
                        cur.wave, [s.key for s in waiting])
+
+
+def _ordered(keys: Iterable[AppKey]) -> List[AppKey]:
+    """Keys in the order of a wave's members (by name, then namespace)."""
+    return sorted(keys, key=lambda k: (k[1], k[0]))
 
 
 def _fail_text(wave: int, states: List[AppState], home_ns: str) -> str:

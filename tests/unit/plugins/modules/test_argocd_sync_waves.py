@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from ansible.module_utils import _internal as _module_utils_internal
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ecoeco.gitops.plugins.doc_fragments.k8s_auth import ModuleDocFragment
@@ -47,6 +48,11 @@ def test_examples_and_return_parse_and_cover_the_result():
 def run_main(args, capsys, client=None, monkeypatch=None):
     if client is not None:
         monkeypatch.setattr(module, "K8sClient", lambda params: client)
+    if monkeypatch is not None:
+        # Once any controller code is imported in this process (another test file's filter
+        # plugin, for instance), module warnings go to the controller's display instead of
+        # the module result: run main() as the module process it is.
+        monkeypatch.setattr(_module_utils_internal, "is_controller", False, raising=False)
     with patch_module_args(args), pytest.raises(SystemExit):
         module.main()
     return json.loads(capsys.readouterr().out)
