@@ -282,8 +282,8 @@ def argocd_installed(cluster: Cluster, kubeconfig: str, argocd_upgraded_from: Pl
     return result
 
 
-def test_argocd_upgrade_from_the_previous_release(cluster: Cluster, argocd_upgraded_from: PlaybookResult,
-                                                   argocd_installed: PlaybookResult) -> None:
+def test_argocd_upgrade_from_the_previous_release(
+        cluster: Cluster, argocd_upgraded_from: PlaybookResult, argocd_installed: PlaybookResult) -> None:
     assert argocd_installed.changed > 0, str(argocd_installed)
     server = _get(cluster, "/apis/apps/v1/namespaces/argocd/deployments/argocd-server")
     images = {c["image"] for c in server["spec"]["template"]["spec"]["containers"]}

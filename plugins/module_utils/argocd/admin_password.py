@@ -77,9 +77,10 @@ def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool,
     secret = client.get(SECRETS, name, namespace)
     if secret is None and check_mode:
         # A check run before the install: the manifest's apply did not create the Secret.
+        warning = (f"Secret {namespace}/{name} does not exist yet; a real run fails unless the "
+                   "Argo CD install creates it first")
         return {"changed": True, "secret": {"namespace": namespace, "name": name}, "password_mtime": None,
-                "warnings_list": [f"Secret {namespace}/{name} does not exist yet; a real run fails unless the "
-                             "Argo CD install creates it first"]}
+                "warnings_list": [warning]}
     if secret is None:
         raise ValidationError(f"Secret {namespace}/{name} does not exist: install Argo CD into namespace "
                               f"{namespace} first (its install manifest creates the Secret)")
