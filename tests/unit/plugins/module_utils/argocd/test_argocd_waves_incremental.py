@@ -54,7 +54,7 @@ def snapshot(t: WaveTracker, out) -> dict:
 def scenario_step(rng: random.Random, apps: dict, names: list, step: int) -> set:
     """Change the apps the way Argo CD would (one to three apps at a time); return the changed names."""
     changed = set()
-    for _ in range(rng.randint(1, 3)):
+    for _round in range(rng.randint(1, 3)):
         roll = rng.random()
         name = rng.choice(names)
         wave = int(name.split("-")[1])
@@ -99,8 +99,8 @@ def test_incremental_updates_match_full_passes(seed, hard_refresh):
     names = [f"app-{w}-{i}" for w in range(4) for i in range(5)] + ["platform-0"]
     apps = {n: application(n, int(n.split("-")[1]), sync="OutOfSync", health="Missing", operation_phase=None)
             for n in names}
-    apps["platform-0"] = application("platform-0", 0, resources=[child_entry("monitoring", 0),
-                                                                  child_entry("logging", 0)])
+    apps["platform-0"] = application("platform-0", 0,
+                                     resources=[child_entry("monitoring", 0), child_entry("logging", 0)])
     apps["monitoring"] = application("monitoring", 0, root="platform-0", health="Progressing")
     apps["logging"] = application("logging", 0, root="platform-0")
     apps["root"] = root_app([child_entry(n, int(n.split("-")[1])) for n in names])
