@@ -17,273 +17,215 @@ kwok ships no stages of its own: without a ``--config`` holding some it exits
 
 from __future__ import annotations
 
-NODE_INITIALIZE = r"""
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: node-initialize
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Node
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'NotIn'
-      values: ['True']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      {{ range NodeConditions }}
-      - type: {{ .type | Quote }}
-        status: {{ .status | Quote }}
-        reason: {{ .reason | Quote }}
-        message: {{ .message | Quote }}
-        lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $now | Quote }}
-      {{ end }}
-      addresses:
-      {{ with .status.addresses }}
-      {{ YAML . 1 }}
-      {{ else }}
-      - type: InternalIP
-        address: {{ NodeIP | Quote }}
-      - type: Hostname
-        address: {{ NodeName | Quote }}
-      {{ end }}
-      allocatable:
-      {{ with .status.allocatable }}
-      {{ YAML . 1 }}
-      {{ else }}
-        cpu: "32"
-        memory: 128Gi
-        pods: "110"
-      {{ end }}
-      capacity:
-      {{ with .status.capacity }}
-      {{ YAML . 1 }}
-      {{ else }}
-        cpu: "32"
-        memory: 128Gi
-        pods: "110"
-      {{ end }}
-      {{ $info := .status.nodeInfo }}
-      nodeInfo:
-        architecture: {{ or $info.architecture "amd64" | Quote }}
-        operatingSystem: {{ or $info.operatingSystem "linux" | Quote }}
-        kubeletVersion: {{ or $info.kubeletVersion (printf "kwok-%s" Version) | Quote }}
-        kubeProxyVersion: {{ or $info.kubeProxyVersion (printf "kwok-%s" Version) | Quote }}
-        containerRuntimeVersion: {{ or $info.containerRuntimeVersion (printf "kwok-%s" Version) | Quote }}
-        kernelVersion: {{ or $info.kernelVersion (printf "kwok-%s" Version) | Quote }}
-        osImage: {{ or $info.osImage "kwok" | Quote }}
-        bootID: ""
-        machineID: ""
-        systemUUID: ""
-      phase: Running
+from typing import Any
+
+import yaml
+
+# kwok's Go templates for each stage's new status (kwok renders them, not Python).
+NODE_INITIALIZE_STATUS = r"""
+{{ $now := Now }}
+conditions:
+{{ range NodeConditions }}
+- type: {{ .type | Quote }}
+  status: {{ .status | Quote }}
+  reason: {{ .reason | Quote }}
+  message: {{ .message | Quote }}
+  lastHeartbeatTime: {{ $now | Quote }}
+  lastTransitionTime: {{ $now | Quote }}
+{{ end }}
+addresses:
+{{ with .status.addresses }}
+{{ YAML . 1 }}
+{{ else }}
+- type: InternalIP
+  address: {{ NodeIP | Quote }}
+- type: Hostname
+  address: {{ NodeName | Quote }}
+{{ end }}
+allocatable:
+{{ with .status.allocatable }}
+{{ YAML . 1 }}
+{{ else }}
+  cpu: "32"
+  memory: 128Gi
+  pods: "110"
+{{ end }}
+capacity:
+{{ with .status.capacity }}
+{{ YAML . 1 }}
+{{ else }}
+  cpu: "32"
+  memory: 128Gi
+  pods: "110"
+{{ end }}
+{{ $info := .status.nodeInfo }}
+nodeInfo:
+  architecture: {{ or $info.architecture "amd64" | Quote }}
+  operatingSystem: {{ or $info.operatingSystem "linux" | Quote }}
+  kubeletVersion: {{ or $info.kubeletVersion (printf "kwok-%s" Version) | Quote }}
+  kubeProxyVersion: {{ or $info.kubeProxyVersion (printf "kwok-%s" Version) | Quote }}
+  containerRuntimeVersion: {{ or $info.containerRuntimeVersion (printf "kwok-%s" Version) | Quote }}
+  kernelVersion: {{ or $info.kernelVersion (printf "kwok-%s" Version) | Quote }}
+  osImage: {{ or $info.osImage "kwok" | Quote }}
+  bootID: ""
+  machineID: ""
+  systemUUID: ""
+phase: Running
 """
 
-NODE_HEARTBEAT = r"""
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: node-heartbeat
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Node
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'In'
-      values: ['True']
-  delay:
-    durationMilliseconds: {delay_ms}
-    jitterDurationMilliseconds: {jitter_ms}
-  next:
-    statusTemplate: |
-      {{{{ $now := Now }}}}
-      {{{{ $since := or .metadata.creationTimestamp $now }}}}
-      conditions:
-      {{{{ range NodeConditions }}}}
-      - type: {{{{ .type | Quote }}}}
-        status: {{{{ .status | Quote }}}}
-        reason: {{{{ .reason | Quote }}}}
-        message: {{{{ .message | Quote }}}}
-        lastHeartbeatTime: {{{{ $now | Quote }}}}
-        lastTransitionTime: {{{{ $since | Quote }}}}
-      {{{{ end }}}}
+NODE_HEARTBEAT_STATUS = r"""
+{{ $now := Now }}
+{{ $since := or .metadata.creationTimestamp $now }}
+conditions:
+{{ range NodeConditions }}
+- type: {{ .type | Quote }}
+  status: {{ .status | Quote }}
+  reason: {{ .reason | Quote }}
+  message: {{ .message | Quote }}
+  lastHeartbeatTime: {{ $now | Quote }}
+  lastTransitionTime: {{ $since | Quote }}
+{{ end }}
 """
 
-POD_READY = r"""
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-ready
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Pending']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'NotIn'
-      values: ['True']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - type: PodReadyToStartContainers
-        status: "True"
-        lastTransitionTime: {{ $now | Quote }}
-      - type: Initialized
-        status: "True"
-        lastTransitionTime: {{ $now | Quote }}
-      - type: ContainersReady
-        status: "True"
-        lastTransitionTime: {{ $now | Quote }}
-      - type: Ready
-        status: "True"
-        lastTransitionTime: {{ $now | Quote }}
-      {{ range .spec.readinessGates }}
-      - type: {{ .conditionType | Quote }}
-        status: "True"
-        lastTransitionTime: {{ $now | Quote }}
-      {{ end }}
-      containerStatuses:
-      {{ range .spec.containers }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        imageID: ""
-        ready: true
-        started: true
-        restartCount: 0
-        state:
-          running:
-            startedAt: {{ $now | Quote }}
-      {{ end }}
-      initContainerStatuses:
-      {{ range .spec.initContainers }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        imageID: ""
-        ready: true
-        restartCount: 0
-        state:
-          terminated:
-            exitCode: 0
-            reason: Completed
-            startedAt: {{ $now | Quote }}
-            finishedAt: {{ $now | Quote }}
-      {{ end }}
-      {{ with NodeIPsWith .spec.nodeName }}
-      hostIP: {{ index . 0 | Quote }}
-      hostIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}
-      {{ with PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
-      podIP: {{ index . 0 | Quote }}
-      podIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}
-      phase: Running
-      startTime: {{ $now | Quote }}
+POD_READY_STATUS = r"""
+{{ $now := Now }}
+conditions:
+- type: PodReadyToStartContainers
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+- type: Initialized
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+- type: ContainersReady
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+- type: Ready
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+{{ range .spec.readinessGates }}
+- type: {{ .conditionType | Quote }}
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+{{ end }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  imageID: ""
+  ready: true
+  started: true
+  restartCount: 0
+  state:
+    running:
+      startedAt: {{ $now | Quote }}
+{{ end }}
+initContainerStatuses:
+{{ range .spec.initContainers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  imageID: ""
+  ready: true
+  restartCount: 0
+  state:
+    terminated:
+      exitCode: 0
+      reason: Completed
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+{{ with NodeIPsWith .spec.nodeName }}
+hostIP: {{ index . 0 | Quote }}
+hostIPs:
+{{ range . }}
+- ip: {{ . | Quote }}
+{{ end }}
+{{ end }}
+{{ with PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
+podIP: {{ index . 0 | Quote }}
+podIPs:
+{{ range . }}
+- ip: {{ . | Quote }}
+{{ end }}
+{{ end }}
+phase: Running
+startTime: {{ $now | Quote }}
 """
 
-POD_COMPLETE = r"""
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-complete
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.metadata.ownerReferences.[].kind'
-      operator: 'In'
-      values: ['Job']
-  delay:
-    durationMilliseconds: {job_ms}
-  next:
-    statusTemplate: |
-      {{{{ $now := Now }}}}
-      conditions:
-      - type: Ready
-        status: "False"
-        reason: PodCompleted
-        lastTransitionTime: {{{{ $now | Quote }}}}
-      - type: ContainersReady
-        status: "False"
-        reason: PodCompleted
-        lastTransitionTime: {{{{ $now | Quote }}}}
-      containerStatuses:
-      {{{{ range .spec.containers }}}}
-      - name: {{{{ .name | Quote }}}}
-        image: {{{{ .image | Quote }}}}
-        imageID: ""
-        ready: false
-        started: false
-        restartCount: 0
-        state:
-          terminated:
-            exitCode: 0
-            reason: Completed
-            startedAt: {{{{ $now | Quote }}}}
-            finishedAt: {{{{ $now | Quote }}}}
-      {{{{ end }}}}
-      phase: Succeeded
+POD_COMPLETE_STATUS = r"""
+{{ $now := Now }}
+conditions:
+- type: Ready
+  status: "False"
+  reason: PodCompleted
+  lastTransitionTime: {{ $now | Quote }}
+- type: ContainersReady
+  status: "False"
+  reason: PodCompleted
+  lastTransitionTime: {{ $now | Quote }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  imageID: ""
+  ready: false
+  started: false
+  restartCount: 0
+  state:
+    terminated:
+      exitCode: 0
+      reason: Completed
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+phase: Succeeded
 """
 
-POD_DELETE = r"""
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-delete
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'Exists'
-  next:
-    finalizers:
-      empty: true
-    delete: true
-"""
+NOT_DELETED = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}
+READY = '.status.conditions.[] | select( .type == "Ready" ) | .status'
+
+
+def _match(key: str, operator: str, *values: str) -> dict[str, Any]:
+    return {"key": key, "operator": operator, **({"values": list(values)} if values else {})}
+
+
+def _status(template: str) -> dict[str, str]:
+    return {"statusTemplate": template.lstrip("\n")}
+
+
+def _stage(name: str, kind: str, match: list[dict[str, Any]], next_: dict[str, Any],
+           delay_ms: int | None = None, jitter_ms: int | None = None) -> dict[str, Any]:
+    """One Stage object for ``kind`` objects that match every expression of ``match``."""
+    spec: dict[str, Any] = {"resourceRef": {"apiGroup": "v1", "kind": kind},
+                            "selector": {"matchExpressions": match}}
+    if delay_ms is not None:
+        spec["delay"] = {"durationMilliseconds": delay_ms}
+        if jitter_ms is not None:
+            spec["delay"]["jitterDurationMilliseconds"] = jitter_ms
+    spec["next"] = next_
+    return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": name}, "spec": spec}
+
+
+def stages(heartbeat_seconds: int = 60, job_seconds: float = 1.0) -> list[dict[str, Any]]:
+    """The harness's kwok stages as objects."""
+    return [
+        _stage("node-initialize", "Node", [NOT_DELETED, _match(READY, "NotIn", "True")],
+               _status(NODE_INITIALIZE_STATUS)),
+        _stage("node-heartbeat", "Node",
+               [NOT_DELETED, _match(".status.phase", "In", "Running"), _match(READY, "In", "True")],
+               _status(NODE_HEARTBEAT_STATUS),
+               delay_ms=heartbeat_seconds * 1000, jitter_ms=heartbeat_seconds * 1500),
+        _stage("pod-ready", "Pod",
+               [NOT_DELETED, _match(".status.phase", "In", "Pending"), _match(READY, "NotIn", "True")],
+               _status(POD_READY_STATUS)),
+        _stage("pod-complete", "Pod",
+               [NOT_DELETED, _match(".status.phase", "In", "Running"),
+                _match(".metadata.ownerReferences.[].kind", "In", "Job")],
+               _status(POD_COMPLETE_STATUS), delay_ms=int(job_seconds * 1000)),
+        _stage("pod-delete", "Pod", [_match(".metadata.deletionTimestamp", "Exists")],
+               {"finalizers": {"empty": True}, "delete": True}),
+    ]
 
 
 def stages_yaml(heartbeat_seconds: int = 60, job_seconds: float = 1.0) -> str:
     """The harness's kwok stage configuration, one multi-document YAML text."""
-    docs = [
-        NODE_INITIALIZE,
-        NODE_HEARTBEAT.format(delay_ms=heartbeat_seconds * 1000, jitter_ms=heartbeat_seconds * 1500),
-        POD_READY,
-        POD_COMPLETE.format(job_ms=int(job_seconds * 1000)),
-        POD_DELETE,
-    ]
-    return "\n---\n".join(d.strip() for d in docs) + "\n"
+    return yaml.safe_dump_all(stages(heartbeat_seconds, job_seconds), sort_keys=False, width=200)
