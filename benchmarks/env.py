@@ -6,6 +6,7 @@ Only loopback traffic: the harness binds everything to 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -33,11 +34,36 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+# kwok renews every node's Lease every NODE_LEASE_SECONDS / 4 and refreshes its Ready
+# condition every HEARTBEAT_SECONDS (+ up to 50 % jitter).  The harness defaults (60 s / 60 s)
+# cost 1,000 nodes about 0.45 of this machine's 2 cores at rest and, on a busy machine, let
+# heartbeats fall behind the node monitor grace period, so the node lifecycle controller
+# flaps nodes to NotReady and adds/removes its taints while a contender patches them.
+# A test-harness setting (no real kubelet is involved); recorded in the results.
+NODE_LEASE_SECONDS = 120
+HEARTBEAT_SECONDS = 300
+
+
 def start_cluster(workdir: Path | None = None) -> Cluster:
     """Build what is missing, then start etcd, kube-apiserver, controller-manager, scheduler, kwok."""
     binaries.require(("kubernetes", "etcd", "kwok"), log=log)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="ecoeco-bench-"))
-    return Cluster(workdir, log=log).start()
+    return Cluster(workdir, log=log, node_lease_seconds=NODE_LEASE_SECONDS,
+                   heartbeat_seconds=HEARTBEAT_SECONDS).start()
+
+
+def harness_settings() -> dict:
+    """The harness knobs the results depend on."""
+    return {"kwok_node_lease_seconds": NODE_LEASE_SECONDS, "kwok_heartbeat_seconds": HEARTBEAT_SECONDS,
+            "note": "kwok renews each node's Lease every lease/4 s and its Ready heartbeat every "
+                    "heartbeat..1.5*heartbeat s (harness defaults 60/60)"}
+
+
+def machine_load() -> dict:
+    """Cores and load average now (other test suites share this machine)."""
+    one, five, fifteen = os.getloadavg()
+    return {"cores": os.cpu_count(), "load_1m": round(one, 2), "load_5m": round(five, 2),
+            "load_15m": round(fifteen, 2), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def crd_docs(path: Path = ARGOCD_INSTALL) -> list[dict]:

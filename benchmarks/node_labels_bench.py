@@ -1,15 +1,28 @@
 """Node labels at scale (issue 10): the node_labels role vs a per-host kubernetes.core.k8s patch loop.
 
-For each size, kwok nodes ``bench-node-0000...`` exist; before each contender
-the managed labels/taints are stripped so it starts from the same state; then
-the first run (convergence) and a second, no-op run are measured.  Requests
-are the audit log's events of the admin user minus the harness's own client.
+For each size, kwok nodes ``bench-node-0000...`` exist (Ready); before each
+contender the managed labels/taints are stripped so it starts from the same
+state; then the first run (convergence) and a second, no-op run are measured.
+Requests are the audit log's events of the admin user minus the harness's own
+client.  Contenders:
+
+- ``node_labels_role``: ``ansible-playbook playbooks/node_labels.yml``, as users run it;
+- ``k8s_node_labels_module``: the module process alone (``python k8s_node_labels.py args.json``,
+  the same arguments the role passes): what the API pass costs without Ansible's start-up;
+- ``k8s_per_host``: the per-host ``kubernetes.core.k8s`` patch loop (``baselines/``).
+
+``ansible_floor`` (a reference, not a contender): ``ansible-playbook`` with the same
+inventory and one ``debug`` task, i.e. what any playbook pays before doing work.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Mapping, Union
 
 import yaml
 
@@ -22,9 +35,14 @@ PREFIX = "bench-node"
 LABEL_PREFIX = "node.ecoeco.io/"
 POOLS = ("general", "database", "api", "batch")
 CONTENDERS = {
+    "ansible_floor": env.BENCH_DIR / "playbooks" / "ansible_floor.yml",
+    "k8s_node_labels_module": env.REPO_ROOT / "plugins" / "modules" / "k8s_node_labels.py",
     "node_labels_role": env.REPO_ROOT / "playbooks" / "node_labels.yml",
     "k8s_per_host": env.BENCH_DIR / "baselines" / "node_labels_per_host.yml",
 }
+REFERENCE = "ansible_floor"
+BASELINES = ("k8s_per_host",)
+OURS_TIMEOUT = 900.0
 MERGE = "application/merge-patch+json"
 
 
@@ -99,26 +117,65 @@ def _verbs(events: list[dict]) -> dict[str, int]:
     return out
 
 
-def run_playbook_measured(cluster: Cluster, playbook: Path, inventory: Path, workdir: Path,
-                          tag: str, timeout: float, hosts: int) -> dict:
-    """One measured ansible-playbook run; a run stopped at ``timeout`` reports its PATCH rate and a
-    projection for all hosts (labelled as such)."""
-    mark = cluster.audit_mark()
-    cmd = [str(env.PLAYBOOK), str(playbook), "-i", str(inventory),
+def module_args(cluster: Cluster, n: int) -> dict:
+    """What the role passes to k8s_node_labels for the benchmark inventory of ``n`` hosts."""
+    nodes = {}
+    for i in range(n):
+        want = declared(i)
+        nodes[node_name(i)] = {"labels": want["node_labels"], "taints": want["node_taints"]}
+    return {"kubeconfig": str(cluster.kubeconfig), "nodes": nodes, "declared_nodes": list(nodes),
+            "managed_prefixes": [LABEL_PREFIX], "prune_undeclared_nodes": False, "parallelism": 8}
+
+
+def _command(contender: str, cluster: Cluster, inventory: Path, workdir: Path, n: int) -> tuple[list[str], dict]:
+    if contender == "k8s_node_labels_module":
+        args = workdir / f"module-args-{n}.json"
+        args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": module_args(cluster, n)}), encoding="utf-8")
+        run_env = dict(os.environ, PYTHONPATH=str(env.REPO_ROOT / ".collections"))
+        return [sys.executable, str(CONTENDERS[contender]), str(args)], run_env
+    cmd = [str(env.PLAYBOOK), str(CONTENDERS[contender]), "-i", str(inventory),
            "-e", f"ecoeco_kubeconfig={cluster.kubeconfig}"]
-    measured = run_measured(cmd, env=env.bench_env(None, {"K8S_AUTH_KUBECONFIG": str(cluster.kubeconfig)}),
-                            cwd=env.REPO_ROOT, timeout=timeout, stdout_path=workdir / f"{tag}.out")
+    return cmd, env.bench_env(None, {"K8S_AUTH_KUBECONFIG": str(cluster.kubeconfig)})
+
+
+def _module_result(stdout: str) -> dict:
+    """The JSON a module prints (its last line that parses)."""
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    return {}
+
+
+def run_contender_measured(cluster: Cluster, contender: str, inventory: Path, workdir: Path,
+                           tag: str, timeout: float, hosts: int) -> dict:
+    """One measured run; a run stopped at ``timeout`` reports its PATCH rate and a
+    projection for all hosts (labelled as such)."""
+    cmd, run_env = _command(contender, cluster, inventory, workdir, hosts)
+    load_before = env.machine_load()
+    mark = cluster.audit_mark()
+    measured = run_measured(cmd, env=run_env, cwd=env.REPO_ROOT, timeout=timeout,
+                            stdout_path=workdir / f"{tag}.out")
+    load_after = env.machine_load()
     env.wait_audit_settled(cluster, 1.0)
     events = env.contender_requests(cluster, mark)
-    recap = parse_recap(measured.stdout)
     patches = sum(1 for ev in events if ev["verb"] == "patch")
     out = {"wall_s": measured.wall_s, "cpu_s": measured.cpu_s, "peak_rss_mb": measured.peak_rss_mb,
            "api_requests": len(events), "api_requests_by_verb": _verbs(events),
            "rc": measured.rc, "timed_out": measured.timed_out,
-           "changed": sum(h.get("changed", 0) for h in recap.values()),
-           "tasks_ok": sum(h.get("ok", 0) for h in recap.values()),
-           "failed": sum(h.get("failed", 0) for h in recap.values()),
-           **({"error": (measured.stderr.strip() or measured.stdout.strip())[-600:]} if measured.rc else {})}
+           "load_1m_before": load_before["load_1m"], "load_1m_after": load_after["load_1m"]}
+    if contender == "k8s_node_labels_module":
+        result = _module_result(measured.stdout)
+        out.update({"changed": len(result.get("changed_nodes") or {}),
+                    "module_api_requests": result.get("api_requests"), "failed": int(bool(result.get("failed")))})
+    else:
+        recap = parse_recap(measured.stdout)
+        out.update({"changed": sum(h.get("changed", 0) for h in recap.values()),
+                    "tasks_ok": sum(h.get("ok", 0) for h in recap.values()),
+                    "failed": sum(h.get("failed", 0) for h in recap.values())})
+    if measured.rc:
+        out["error"] = (measured.stderr.strip() or measured.stdout.strip())[-600:]
     if measured.timed_out:
         out["error"] = f"stopped at the {timeout:.0f}s bound after {patches} node PATCH requests"
         if patches:
@@ -126,29 +183,39 @@ def run_playbook_measured(cluster: Cluster, playbook: Path, inventory: Path, wor
     return out
 
 
-def run(cluster: Cluster, sizes: list[int], workdir: Path, timeout: float = 1500.0,
+def _timeout_for(timeout: Union[float, Mapping[int, float]], n: int) -> float:
+    if isinstance(timeout, Mapping):
+        return float(timeout.get(n, max(timeout.values())))
+    return float(timeout)
+
+
+def run(cluster: Cluster, sizes: list[int], workdir: Path,
+        timeout: Union[float, Mapping[int, float]] = 1500.0,
         contenders: tuple[str, ...] = tuple(CONTENDERS), partial=None) -> dict:
-    """Both contenders at every size; ``partial(rows)`` is called after each row (to save progress)."""
+    """Every contender at every size; ``timeout`` bounds a baseline run (one value, or one per size);
+    ``partial(rows)`` is called after each row (to save progress)."""
     rows = []
     for n in sizes:
-        env.log(f"nodes: ensuring {n} kwok nodes")
-        # Not waiting for Ready: labels do not need it, and on a loaded machine kwok's
-        # heartbeats for 1,000 nodes fall behind (nodes flap to Unknown).
-        names = cluster.create_many_nodes(n, prefix=PREFIX, wait=False)
+        env.log(f"nodes: ensuring {n} kwok nodes (Ready)")
+        # Ready first: the node lifecycle controller then leaves the nodes' taints alone
+        # (kwok's lease/heartbeat intervals are set in benchmarks.env for 1,000 nodes).
+        names = cluster.create_many_nodes(n, prefix=PREFIX, wait=True, timeout=900)
         inventory = write_inventory(workdir / f"inventory-{n}.yml", n)
         for contender in contenders:
-            strip_managed(cluster, names)
+            if contender != REFERENCE:
+                strip_managed(cluster, names)
             row: dict = {"n_nodes": n, "contender": contender}
+            bound = _timeout_for(timeout, n) if contender in BASELINES else OURS_TIMEOUT
+            row["timeout_s"] = bound
             for phase in ("first", "rerun"):
                 env.log(f"nodes: N={n} {contender} {phase} run")
-                res = run_playbook_measured(cluster, CONTENDERS[contender], inventory, workdir,
-                                            f"nodes-{n}-{contender}-{phase}",
-                                            timeout if contender != "node_labels_role" else 900.0, n)
+                res = run_contender_measured(cluster, contender, inventory, workdir,
+                                             f"nodes-{n}-{contender}-{phase}", bound, n)
                 row[phase] = res
                 env.log(f"  -> {res}")
-                if res["rc"] != 0:
+                if res["rc"] != 0 or contender == REFERENCE:
                     break
-            row["converged"] = converged(cluster, n)
+            row["converged"] = None if contender == REFERENCE else converged(cluster, n)
             row.update({"first_wall_s": row["first"]["wall_s"], "rerun_wall_s": row.get("rerun", {}).get("wall_s"),
                         "first_api_requests": row["first"]["api_requests"],
                         "rerun_api_requests": row.get("rerun", {}).get("api_requests")})
@@ -156,7 +223,15 @@ def run(cluster: Cluster, sizes: list[int], workdir: Path, timeout: float = 1500
             if partial:
                 partial(rows)
     return {"apiserver": cluster.version().get("gitVersion"),
-            "baseline_timeout_s": timeout,
+            "baseline_timeout_s": ({str(k): v for k, v in timeout.items()} if isinstance(timeout, Mapping)
+                                   else timeout),
+            "harness": env.harness_settings(),
+            "contenders": {"node_labels_role": "ansible-playbook playbooks/node_labels.yml",
+                           "k8s_node_labels_module": "the module process alone: python k8s_node_labels.py "
+                                                     "args.json (the role's arguments), no Ansible",
+                           "k8s_per_host": "benchmarks/baselines/node_labels_per_host.yml (5 forks)",
+                           "ansible_floor": "reference: benchmarks/playbooks/ansible_floor.yml, one debug task "
+                                            "on the same inventory (no API request)"},
             "declared": "2 labels per node (node.ecoeco.io/pool, node.ecoeco.io/rack), "
                         "a NoSchedule taint on every 10th node",
             "api_requests": "audit log, user kubernetes-admin minus the harness client, during the run",

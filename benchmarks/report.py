@@ -24,10 +24,12 @@ def table(headers: list[str], rows: list[list]) -> str:
 def waves_table(result: dict) -> str:
     rows = [[r["n_apps"], r["contender"], r["detect_p50_s"], r["detect_p95_s"], r["api_requests"],
              r.get("api_requests_per_wave"), r["peak_rss_mb"], r.get("module_process_peak_rss_mb"), r["cpu_s"],
-             r.get("module_process_cpu_s"), r["wall_s"], "ok" if r["ok"] else "did not run" if r["cpu_s"] is None
+             r.get("module_process_cpu_s"), r["wall_s"], r.get("load_1m_before"),
+             "ok" if r["ok"] else "did not run" if r["cpu_s"] is None
              else "failed"] for r in result["rows"]]
     return table(["N apps", "contender", "detect p50 s", "detect p95 s", "API requests", "req/wave",
-                  "peak RSS tree MB", "module RSS MB", "CPU s tree", "module CPU s", "wall s", "result"], rows)
+                  "peak RSS tree MB", "module RSS MB", "CPU s tree", "module CPU s", "wall s", "load 1m",
+                  "result"], rows)
 
 
 def ratios_table(result: dict) -> str:
@@ -43,13 +45,15 @@ def nodes_table(result: dict) -> str:
     rows = []
     for r in result["rows"]:
         first, rerun = r["first"], r.get("rerun") or {}
+        loads = [x.get("load_1m_before") for x in (first, rerun) if x.get("load_1m_before") is not None]
         rows.append([r["n_nodes"], r["contender"], first["wall_s"], first["api_requests"],
                      first["api_requests_by_verb"].get("patch", 0), first["cpu_s"], rerun.get("wall_s"),
                      rerun.get("api_requests"), rerun.get("cpu_s"),
+                     "/".join(f"{x:.0f}" for x in loads) if loads else None,
                      "-" if r["converged"] is None else "yes" if r["converged"]
-                     else "no" + (" (timed out)" if first.get("timed_out") else "")])
+                     else "no" + (f" (stopped at {r.get('timeout_s', 0):.0f} s)" if first.get("timed_out") else "")])
     return table(["nodes", "contender", "first wall s", "first requests", "first PATCH", "first CPU s",
-                  "rerun wall s", "rerun requests", "rerun CPU s", "converged"], rows)
+                  "rerun wall s", "rerun requests", "rerun CPU s", "load 1m", "converged"], rows)
 
 
 def rerun_table(result: dict) -> str:

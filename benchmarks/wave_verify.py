@@ -111,6 +111,7 @@ def run_one(cluster: Cluster, names: dict[int, list[str]], contender: str, workd
     times = workdir / f"{contender}-{sum(map(len, names.values()))}.times"
     times.unlink(missing_ok=True)
     cmd, run_env = _command(contender, cluster, workdir, times)
+    load_before = env.machine_load()
     mark = cluster.audit_mark()
     driver = ws.Driver(cluster, names, _gate(cluster, mark), gap=gap)
     driver.start()
@@ -142,6 +143,7 @@ def run_one(cluster: Cluster, names: dict[int, list[str]], contender: str, workd
         "module_process_cpu_s": measured.module_cpu_s,
         "flip_seconds_per_wave": [f.seconds for f in driver.flips],
         "rc": measured.rc,
+        "load_1m_before": load_before["load_1m"], "load_1m_after": env.machine_load()["load_1m"],
     }
     if driver.error:
         row["driver_error"] = driver.error
@@ -199,6 +201,7 @@ def run(cluster: Cluster, sizes: list[int], workdir: Path, gap: float = 4.0,
                      "cpu_s": "RUSAGE_CHILDREN delta (whole reaped process tree)",
                      "peak_rss_mb": "peak sum of RSS over the process tree (psutil, 50 ms polling)"},
         "apiserver": cluster.version().get("gitVersion"),
+        "harness": env.harness_settings(),
         "rows": rows,
         "ratios": ratios(rows),
         "skipped": skipped,
