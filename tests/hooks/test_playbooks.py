@@ -46,6 +46,19 @@ def _no_traceback(result) -> None:
     assert "Traceback (most recent call last)" not in result.stdout + result.stderr, str(result)
 
 
+def _failed_postsync(cluster, sa_dir, app, tmp_path, wave_timeout: int, timeout: int):
+    """Run the postsync hook as its Job would, and check it failed cleanly (no traceback)."""
+    env = hookenv.job_env(cluster, sa_dir, tmp_path / "home")
+    vars_file = hookenv.write_vars(tmp_path / "postsync.yml", {
+        "postsync_root_app": app.name, "postsync_namespace": app.namespace,
+        "postsync_wave_timeout": wave_timeout, "postsync_timeout": timeout})
+    result = hookenv.run_hook_playbook("postsync", env, vars_file, timeout=300)
+    print(result.stdout)  # shown with -s / on failure: what a user reads in the Job's log
+    assert result.rc != 0 and result.failed >= 1, str(result)
+    _no_traceback(result)
+    return result
+
+
 def _hook_requests(cluster, mark, user: str = HOOK_USER) -> list[dict]:
     return cluster.audit_events(since=mark, user=user)
 
@@ -133,14 +146,7 @@ def test_postsync_verifies_the_waves_with_the_hook_identity(cluster, admin, root
 def test_postsync_fails_cleanly_without_listing_applications(cluster, admin, root_app, short_grant,
                                                              tmp_path) -> None:
     sa_dir = short_grant("-nolist", {"applications": {"list", "watch"}})
-    env = hookenv.job_env(cluster, sa_dir, tmp_path / "home")
-    vars_file = hookenv.write_vars(tmp_path / "postsync.yml", {
-        "postsync_root_app": root_app.name, "postsync_namespace": root_app.namespace,
-        "postsync_wave_timeout": 30, "postsync_timeout": 60})
-    result = hookenv.run_hook_playbook("postsync", env, vars_file, timeout=300)
-    print(result.stdout)  # shown with -s / on failure: what a user reads in the Job's log
-    assert result.rc != 0 and result.failed >= 1, str(result)
-    _no_traceback(result)
+    result = _failed_postsync(cluster, sa_dir, root_app, tmp_path, wave_timeout=30, timeout=60)
     out = result.stdout
     assert "lacks an RBAC permission" in out and "applications" in out, out[-3000:]
     assert result.seconds < 60, f"a missing permission must fail fast, took {result.seconds:.0f}s"
@@ -149,14 +155,7 @@ def test_postsync_fails_cleanly_without_listing_applications(cluster, admin, roo
 def test_postsync_fails_the_hook_when_a_wave_is_not_healthy(cluster, broken_root_app, hook_sa_dir,
                                                             tmp_path) -> None:
     """Wave 1 cannot render: the hook fails within its timeout, names wave and app, and prints the report."""
-    env = hookenv.job_env(cluster, hook_sa_dir, tmp_path / "home")
-    vars_file = hookenv.write_vars(tmp_path / "postsync.yml", {
-        "postsync_root_app": broken_root_app.name, "postsync_namespace": broken_root_app.namespace,
-        "postsync_wave_timeout": 45, "postsync_timeout": 90})
-    result = hookenv.run_hook_playbook("postsync", env, vars_file, timeout=300)
-    print(result.stdout)  # shown with -s / on failure: what a user reads in the Job's log
-    assert result.rc != 0 and result.failed >= 1, str(result)
-    _no_traceback(result)
+    result = _failed_postsync(cluster, hook_sa_dir, broken_root_app, tmp_path, wave_timeout=45, timeout=90)
     out = result.stdout
     broken = broken_root_app.children[1]
     assert "postsync: the waves of" in out and broken in out, out[-4000:]
