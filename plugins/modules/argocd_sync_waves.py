@@ -34,6 +34,9 @@ description:
     and goes down to the object that blocks - for example
     C(StatefulSet data/pg 0/1 ready, pod pg-0 Pending - 0/14 nodes are available ...) - including a StatefulSet pod of
     an old revision that Kubernetes will not replace by itself.
+  - An error condition about reaching the cluster or the repo-server (C(context deadline exceeded), C(connection
+    refused), C(failed to load open api schema), ...) is something Argo CD retries by itself; the module waits on it
+    within the timeouts, and names it in the report, instead of failing fast.
   - Reads C(argocd-cm) once. Without a health check for C(argoproj.io/Application), or with only the check from Argo
     CD's documentation (which copies C(status.health)), Argo CD does not hold back later waves; the module warns (or
     fails with O(require_health_check=true)) and reports which check it found in RV(health_check).

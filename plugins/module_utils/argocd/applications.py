@@ -11,6 +11,7 @@ no error condition and no running or failed operation.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, List, Mapping, Optional, Tuple
@@ -187,10 +188,33 @@ class AppState:
         return "; ".join(self.reasons)
 
 
+# Argo CD could not talk to the cluster or the repo-server in time (a slow or restarting
+# API server): it retries by itself, so such a condition means "wait", not "fail".
+TRANSIENT_ERROR = re.compile(
+    r"context deadline exceeded|DeadlineExceeded|connection refused|i/o timeout|TLS handshake timeout"
+    r"|failed to load open api schema|error synchronizing cache state"
+    r"|the server is currently unable to handle the request|net/http: request canceled", re.IGNORECASE)
+
+
+def _error_type(cond: Mapping[str, Any]) -> bool:
+    return str(cond.get("type", "")).endswith("Error")
+
+
+def is_transient(cond: Mapping[str, Any]) -> bool:
+    """An error condition about reaching the cluster or the repo-server, which Argo CD retries."""
+    return bool(TRANSIENT_ERROR.search(str(cond.get("message", ""))))
+
+
 def error_conditions(app: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    """Conditions Argo CD counts as errors (their type ends in ``Error``)."""
+    """Conditions Argo CD counts as errors (their type ends in ``Error``), transient ones excluded."""
     conds = (app.get("status") or {}).get("conditions") or []
-    return [c for c in conds if str(c.get("type", "")).endswith("Error")]
+    return [c for c in conds if _error_type(c) and not is_transient(c)]
+
+
+def transient_conditions(app: Mapping[str, Any]) -> List[str]:
+    """Error conditions that Argo CD retries by itself (see ``TRANSIENT_ERROR``), as text."""
+    conds = (app.get("status") or {}).get("conditions") or []
+    return [f"{c.get('type')}: {c.get('message', '')}".strip() for c in conds if _error_type(c) and is_transient(c)]
 
 
 def child_app_keys(app: Mapping[str, Any]) -> List[Tuple[AppKey, int]]:
@@ -261,6 +285,7 @@ def evaluate(app: Optional[Mapping[str, Any]], key: AppKey, wave: int, *,
 
     if not status:
         waits.append("no status yet (the application controller has not reconciled it)")
+    waits.extend(f"Argo CD retries: {text}" for text in transient_conditions(app))
     if state.conditions:
         errors.extend(state.conditions)
     if state.operation in FAILED_OPERATION_PHASES and _failed_operation_is_current(app):

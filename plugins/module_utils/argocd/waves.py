@@ -36,6 +36,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
     stale_comparison,
     target_revision_of,
     tracks_to,
+    transient_conditions,
     wave_of,
 )
 
@@ -74,15 +75,45 @@ class WaveRecord:
     detected_at: Optional[datetime] = None
 
 
-@dataclass
 class Outcome:
-    """What the driver does next."""
+    """What the driver does next.
 
-    phase: str                               # "waiting" | "done" | "failed"
-    message: str = ""
-    failing_wave: Optional[int] = None
-    failing_apps: List[AppKey] = field(default_factory=list)
-    refresh: List[AppKey] = field(default_factory=list)
+    A "waiting" outcome names the apps of the wave that are not ready yet; they are sorted
+    and named only when asked for (``message``, ``failing_apps``), since a watch event
+    produces an outcome that is usually replaced by the next one unread.
+    """
+
+    def __init__(self, phase: str, message: str = "", failing_wave: Optional[int] = None,
+                 failing_apps: Optional[List[AppKey]] = None, refresh: Optional[List[AppKey]] = None, *,
+                 waiting_for: Optional[Set[AppKey]] = None, namespace: str = ""):
+        self.phase = phase                   # "waiting" | "done" | "failed"
+        self.failing_wave = failing_wave
+        self.refresh: List[AppKey] = list(refresh or [])
+        self._message = message
+        self._failing: List[AppKey] = list(failing_apps or [])
+        self._waiting_for = waiting_for      # a copy of the wave's not-ready apps, named on first use
+        self._namespace = namespace
+
+    def _resolve(self) -> None:
+        if self._waiting_for is not None:
+            self._failing = _ordered(self._waiting_for)
+            self._message = f"wave {self.failing_wave}: waiting for " + ", ".join(
+                display_name(k, self._namespace) for k in self._failing)
+            self._waiting_for = None
+
+    @property
+    def message(self) -> str:
+        self._resolve()
+        return self._message
+
+    @property
+    def failing_apps(self) -> List[AppKey]:
+        self._resolve()
+        return self._failing
+
+    def __repr__(self) -> str:
+        return (f"Outcome(phase={self.phase!r}, message={self.message!r}, failing_wave={self.failing_wave!r}, "
+                f"failing_apps={self.failing_apps!r}, refresh={self.refresh!r})")
 
 
 @dataclass
@@ -315,6 +346,10 @@ class WaveTracker:
                 if self.hard_refresh and not self._refresh_processed(self.root_key, index[self.root_key]):
                     return Outcome("waiting", message)
                 return Outcome("failed", message)
+        if self.root_key and not pending and not members:
+            retrying = transient_conditions(index[self.root_key])
+            if retrying:
+                pending = f"root app {self.root_key[1]}: Argo CD retries: " + "; ".join(retrying)
         self.root_note = pending or ""
         self._root_source = root_source
         self._pending = pending
@@ -446,15 +481,14 @@ class WaveTracker:
                 return Outcome("failed", _fail_text(wave, give_up, self.namespace), wave,
                                [s.key for s in give_up])
             if rec.completed is None:
-                waiting = _ordered(self._not_ok.get(wave, ()))
+                waiting = self._not_ok.get(wave)
                 if not waiting:
                     rec.completed = max([self.ok_at.get(k, now - self.start) for k in rec.members] + [0.0]) + self.start
                     rec.completed = min(rec.completed, now)
                     rec.detected_at = self.wall()
                     continue
-                return Outcome("waiting", f"wave {wave}: waiting for "
-                               + ", ".join(display_name(k, self.namespace) for k in waiting),
-                               wave, waiting, refresh)
+                return Outcome("waiting", failing_wave=wave, refresh=refresh, waiting_for=set(waiting),
+                               namespace=self.namespace)
         if pending:
             return Outcome("waiting", pending, refresh=refresh)
         return Outcome("done", "all waves are Synced and Healthy", refresh=refresh)

@@ -236,6 +236,32 @@ def test_gated_rollout_has_no_violation():
     assert t.violations == []
 
 
+CACHE_TIMEOUT = ('Failed to load live state: failed to get cluster info for "https://kubernetes.default.svc": '
+                 'error synchronizing cache state : failed to load open api schema while syncing cluster cache: '
+                 'Get "https://127.0.0.1:6443/openapi/v2?timeout=32s": context deadline exceeded')
+
+
+def test_root_that_argocd_cannot_compare_for_a_slow_api_server_keeps_waiting():
+    # Argo CD retries a cluster-cache timeout by itself: no fail-fast, the timeout bounds the wait.
+    root = root_app([])
+    root["status"]["conditions"] = [comparison_error(CACHE_TIMEOUT)]
+    out = tracker(FakeClock(), hard_refresh_on_error=True).update(index(root))
+    assert out.phase == "waiting" and out.refresh == []
+    assert "Argo CD retries: ComparisonError" in out.message and "context deadline exceeded" in out.message
+
+
+def test_child_with_a_transient_comparison_error_waits_and_passes_once_it_clears():
+    clock = FakeClock()
+    t = tracker(clock)
+    child = application("ns", 0, sync="Unknown")
+    child["status"]["conditions"] = [comparison_error(CACHE_TIMEOUT)]
+    out = t.update(index(root_app([child_entry("ns", 0)]), child))
+    assert out.phase == "waiting" and out.failing_wave == 0
+    assert "Argo CD retries" in t.states[("argocd", "ns")].message
+    clock.advance(3)
+    assert t.update(index(root_app([child_entry("ns", 0)]), application("ns", 0))).phase == "done"
+
+
 def test_nested_app_of_apps_is_healthy_as_soon_as_its_children_are():
     clock = FakeClock()
     t = tracker(clock)
