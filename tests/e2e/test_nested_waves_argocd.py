@@ -62,19 +62,6 @@ def nested_repo_files(argocd) -> dict[str, str]:
     }
 
 
-def settled_at(rec: AppRecorder, name: str, predicate) -> float | None:
-    """Arrival time of the version from which ``name`` matched ``predicate`` in every later version."""
-    at = None
-    for event in rec.events:
-        if event.name != name:
-            continue
-        if event.kind != "DELETED" and predicate(event.obj):
-            at = at if at is not None else event.at
-        else:
-            at = None
-    return at
-
-
 def own_healthy(obj: dict) -> bool:
     return (status(obj).get("health") or {}).get("status") == "Healthy"
 
@@ -100,7 +87,7 @@ def test_verifier_reports_a_nested_parent_healthy_with_its_last_child(cluster, a
         assert parent["seconds_to_healthy"] > 0, parent
         verifier_at = rfc3339(wave["detected_at"])
 
-        child_at = {name: settled_at(rec, name, synced_healthy) for name in CHILDREN}
+        child_at = {name: rec.settled_at(name, synced_healthy) for name in CHILDREN}
         assert all(at is not None for at in child_at.values()), child_at
         last_child = max(child_at, key=child_at.get)
         assert last_child == "platform-api", child_at
@@ -109,8 +96,8 @@ def test_verifier_reports_a_nested_parent_healthy_with_its_last_child(cluster, a
         # Argo CD's own verdict on the parent (and on the root) comes when its resync gets round to it.
         rec.wait_for(PARENT, own_healthy, 300, since=child_at[last_child])
         rec.wait_for(ROOT, own_healthy, 300, since=child_at[last_child])
-        argocd_parent_at = settled_at(rec, PARENT, own_healthy)
-        argocd_root_at = settled_at(rec, ROOT, own_healthy)
+        argocd_parent_at = rec.settled_at(PARENT, own_healthy)
+        argocd_root_at = rec.settled_at(ROOT, own_healthy)
         parent_obj = rec.current(PARENT)
         delay = verifier_at - child_at[last_child]
         lag = argocd_parent_at - child_at[last_child]

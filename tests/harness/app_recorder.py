@@ -121,6 +121,19 @@ class AppRecorder:
                     return e.at
         return None
 
+    def settled_at(self, name: str, predicate: Predicate) -> Optional[float]:
+        """Arrival time of the version from which ``name`` matched ``predicate`` in every later version."""
+        at = None
+        with self._cond:
+            for event in self.events:
+                if event.name != name:
+                    continue
+                if event.kind != "DELETED" and predicate(event.obj):
+                    at = at if at is not None else event.at
+                else:
+                    at = None
+        return at
+
     def current(self, name: str) -> Optional[dict]:
         with self._cond:
             return self.latest.get(name)
