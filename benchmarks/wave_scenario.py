@@ -89,15 +89,21 @@ def _pool_map(fn, items, workers: int = 8) -> None:
         list(pool.map(fn, items))
 
 
-def create(cluster: Cluster, n_apps: int) -> dict[int, list[str]]:
-    """Delete any earlier scenario, create the root and ``n_apps`` children (all pending)."""
+def delete_all(cluster: Cluster) -> None:
+    """Delete every Application of the scenario's namespace (no finalizers on these)."""
     api = cluster.api
-    api.request("DELETE", APPS_PATH, ok404=True)  # deletecollection: no finalizers on these
+    api.request("DELETE", APPS_PATH, ok404=True)  # deletecollection
     deadline = time.monotonic() + 120
     while api.get(APPS_PATH)["items"]:
         if time.monotonic() > deadline:
             raise TimeoutError("old Applications still present after 120s")
         time.sleep(0.5)
+
+
+def create(cluster: Cluster, n_apps: int) -> dict[int, list[str]]:
+    """Delete any earlier scenario, create the root and ``n_apps`` children (all pending)."""
+    api = cluster.api
+    delete_all(cluster)
     names = app_names(n_apps)
     items = [child_app(n, w) for w, ns in names.items() for n in ns]
     _pool_map(lambda body: api.request("POST", APPS_PATH, body), items, workers=6)

@@ -207,4 +207,5 @@ def run(cluster: Cluster, sizes: list[int], workdir: Path, gap: float = 4.0,
         "skipped": skipped,
     }
     shutil.rmtree(workdir / "argocd-home", ignore_errors=True)
+    ws.delete_all(cluster)   # the next sections start without 1,000 Applications in the API server
     return result
