@@ -37,7 +37,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--gap", type=float, default=10.0, help="seconds between two waves' flips")
     p.add_argument("--baseline-timeout", type=_bound, default=1500.0,
                    help="bound of one per-host baseline run (nodes), seconds; or per size: 14=600,1000=300")
-    p.add_argument("--rerun-stages", default="node_labels,calico,argocd",
+    p.add_argument("--rerun-stages", default="node_labels,calico,argocd,gitops_stages",
                    help="rerun section: stages to measure; the other rows of rerun.json are kept")
     p.add_argument("--workdir", type=Path, default=None, help="cluster and logs (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")

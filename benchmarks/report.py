@@ -64,5 +64,5 @@ def rerun_table(result: dict) -> str:
                      first["api_requests"], first["api_writes"], rerun.get("wall_s"),
                      f"{rerun['tasks']['ok']}/{rerun['tasks']['changed']}" if rerun else "-",
                      rerun.get("api_requests"), rerun.get("api_writes"), r.get("rerun_over_first")])
-    return table(["role", "first wall s", "first ok/changed", "first requests", "first writes", "rerun wall s",
+    return table(["stage", "first wall s", "first ok/changed", "first requests", "first writes", "rerun wall s",
                   "rerun ok/changed", "rerun requests", "rerun writes", "rerun/first"], rows)

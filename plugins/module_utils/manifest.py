@@ -127,12 +127,27 @@ class KindResolver:
 
 # -- deciding whether an object needs a write --------------------------------------
 
+def omitted_when_stored(value: Any) -> bool:
+    """A value the API server drops on write (``omitempty``): false, 0, "", [] or null.
+
+    An empty mapping is not one of them: ``emptyDir: {}`` says something.
+    """
+    if value is None or value is False or value == "" or value == []:
+        return True
+    return type(value) in (int, float) and value == 0
+
+
 def is_subset(desired: Any, live: Any) -> bool:
-    """True when every value of ``desired`` is already in ``live`` (lists: same length, element-wise)."""
+    """True when every value of ``desired`` is already in ``live`` (lists: same length, element-wise).
+
+    A key of ``desired`` whose value the server omits when stored (false, 0, "", [], null) matches a
+    ``live`` without that key: the server dropped it, and applying it again would change nothing.
+    """
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             return False
-        return all((value is None and live.get(key) is None) or (key in live and is_subset(value, live[key]))
+        return all((key not in live and omitted_when_stored(value))
+                   or (key in live and is_subset(value, live[key]))
                    for key, value in desired.items())
     if isinstance(desired, list):
         return isinstance(live, list) and len(desired) == len(live) and all(
@@ -180,13 +195,27 @@ def owned_fields_declared(fields: Dict[str, Any], doc: Any) -> bool:
     return True
 
 
+IDENTITY = ("apiVersion", "kind", "metadata")
+
+
+def _identity_only(doc: Dict[str, Any]) -> bool:
+    """Nothing but apiVersion, kind, metadata.name/namespace: an apply records no managedFields entry for it."""
+    return set(doc) <= set(IDENTITY) and set(doc.get("metadata") or {}) <= {"name", "namespace"}
+
+
 def already_applied(desired: Dict[str, Any], live: Optional[Dict[str, Any]], field_manager: str) -> bool:
-    """The no-write fast path: ``desired`` is in ``live`` and owns nothing beyond ``desired``."""
+    """The no-write fast path: ``desired`` is in ``live`` and owns nothing beyond ``desired``.
+
+    A document's ``status`` (some CRDs ship one) is not compared: status is never applied with the object.
+    """
+    desired = {k: v for k, v in desired.items() if k != "status"}
     if not live or not is_subset(desired, live):
         return False
     entries = [e for e in (live.get("metadata") or {}).get("managedFields") or []
                if e.get("manager") == field_manager and e.get("operation") == "Apply" and not e.get("subresource")]
-    return bool(entries) and all(owned_fields_declared(e.get("fieldsV1") or {}, desired) for e in entries)
+    if not entries:
+        return _identity_only(desired)
+    return all(owned_fields_declared(e.get("fieldsV1") or {}, desired) for e in entries)
 
 
 # -- results that never carry secrets ----------------------------------------------

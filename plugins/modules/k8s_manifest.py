@@ -61,6 +61,18 @@ options:
     description: Seconds to wait for the CustomResourceDefinitions written in this run to become C(Established).
     type: int
     default: 60
+  wait:
+    description:
+      - After applying, wait until every Deployment, StatefulSet and DaemonSet of the manifest has rolled out (its
+        controller has seen the current spec and every replica is updated and ready), one GET per workload and round.
+      - On timeout the module fails naming each workload that has not rolled out and how far it got.
+      - Not done in check mode.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait for the rollout when O(wait=true).
+    type: int
+    default: 300
 """
 
 EXAMPLES = r"""
@@ -70,6 +82,8 @@ EXAMPLES = r"""
     src: /srv/manifests/argo-cd/v3.6.1/install.yaml
     namespace: argocd
     field_manager: ecoeco.gitops.argocd
+    wait: true
+    wait_timeout: 300
 
 - name: Apply objects built in the play
   ecoeco.gitops.k8s_manifest:
@@ -94,13 +108,18 @@ counts:
   returned: always
   type: dict
   sample: {"created": 0, "configured": 1, "unchanged": 57}
+rollout:
+  description: How many workloads were waited for and for how many seconds.
+  returned: when O(wait=true) and not in check mode
+  type: dict
+  sample: {"workloads": 8, "seconds": 0.04}
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils import manifest
+from ansible_collections.ecoeco.gitops.plugins.module_utils import manifest, rollout
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError, run_module
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient
 
@@ -117,6 +136,8 @@ ARGUMENT_SPEC = dict(
     field_manager={"type": "str", "default": "ecoeco.gitops"},
     force_conflicts={"type": "bool", "default": True},
     crd_timeout={"type": "int", "default": 60},
+    wait={"type": "bool", "default": False},
+    wait_timeout={"type": "int", "default": 300},
 )
 
 
@@ -145,14 +166,19 @@ def main() -> None:
 
     def body() -> dict:
         docs = load_documents(module.params)
-        if module.params["crd_timeout"] <= 0:
-            raise ValidationError("crd_timeout: must be a positive number of seconds")
+        for key in ("crd_timeout", "wait_timeout"):
+            if module.params[key] <= 0:
+                raise ValidationError(f"{key}: must be a positive number of seconds")
         client = K8sClient(module.params)
-        return manifest.ManifestApplier(
+        result = manifest.ManifestApplier(
             client, docs, module.params["field_manager"], namespace=module.params["namespace"],
             force_conflicts=module.params["force_conflicts"], check_mode=module.check_mode,
             want_diff=module._diff, crd_timeout=module.params["crd_timeout"],
         ).run()
+        if module.params["wait"] and not module.check_mode:
+            result["rollout"] = rollout.wait_rolled_out(client, rollout.workloads_of(result["objects"]),
+                                                        module.params["wait_timeout"])
+        return result
 
     run_module(module, body)
 

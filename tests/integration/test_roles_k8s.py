@@ -197,10 +197,23 @@ def test_calico_rolls_out_on_the_kwok_nodes(cluster: Cluster, calico: PlaybookRe
     print(f"[calico] applied and rolled out on {status['numberReady']} nodes in {calico.seconds:.1f}s")
 
 
-def test_calico_rerun_changes_nothing(kubeconfig: str, calico: PlaybookResult) -> None:
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+
+
+def _writes_since(cluster: Cluster, mark) -> list[str]:
+    """Writes the playbooks made (the admin user, not the harness's own client), from the audit log."""
+    time.sleep(1.0)  # the audit backend writes asynchronously
+    return [f"{ev['verb']} {(ev.get('objectRef') or {}).get('resource')}/{(ev.get('objectRef') or {}).get('name')}"
+            for ev in cluster.audit_events(since=mark, user="kubernetes-admin")
+            if ev.get("verb") in WRITE_VERBS and "ecoeco-harness" not in (ev.get("userAgent") or "")]
+
+
+def test_calico_rerun_changes_nothing(cluster: Cluster, kubeconfig: str, calico: PlaybookResult) -> None:
+    mark = cluster.audit_mark()
     again = _play("cni", kubeconfig, extra_vars={"calico_manifest_src": str(CALICO_MANIFEST),
                                                  "calico_pod_cidr": CALICO_CIDR})
     assert again.ok and again.changed == 0, str(again)
+    assert _writes_since(cluster, mark) == [], "a no-op rerun must not write"
 
 
 def test_calico_reads_the_pod_cidr_from_kubeadm_config(cluster: Cluster, kubeconfig: str,
@@ -333,9 +346,11 @@ def test_argocd_health_check_and_declared_objects(cluster: Cluster, argocd_insta
     assert project["spec"]["sourceRepos"] == ["https://git.example.test/platform/*"]
 
 
-def test_argocd_rerun_changes_nothing(kubeconfig: str, argocd_installed: PlaybookResult) -> None:
+def test_argocd_rerun_changes_nothing(cluster: Cluster, kubeconfig: str, argocd_installed: PlaybookResult) -> None:
+    mark = cluster.audit_mark()
     again = _play("argocd", kubeconfig, extra_vars=_argocd_vars())
     assert again.ok and again.changed == 0, str(again)
+    assert _writes_since(cluster, mark) == [], "a no-op rerun must not write"
     checked = _play("argocd", kubeconfig, check=True, diff=True, extra_vars=_argocd_vars())
     assert checked.ok and checked.changed == 0, str(checked)
 

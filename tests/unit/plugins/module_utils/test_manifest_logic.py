@@ -213,6 +213,10 @@ def test_list_documents_and_empty_documents():
     ({"a": None}, {}, True),
     ({"a": {}}, {}, False),
     ({"a": "1"}, {"a": 1}, False),
+    # false/0/""/[] are dropped by the server (omitempty); an empty mapping is not.
+    ({"readOnly": False, "n": 0, "s": "", "l": []}, {}, True),
+    ({"a": True}, {}, False),
+    ({"a": 1}, {}, False),
 ])
 def test_is_subset(desired, live, expected):
     assert manifest.is_subset(desired, live) is expected
@@ -236,3 +240,16 @@ def test_check_mode_reports_objects_of_a_namespace_or_kind_from_another_task_as_
     assert out["counts"]["created"] == 2 and len(out["warnings_list"]) == 2
     with pytest.raises(ValidationError, match="no kind Widget"):
         run(api, [WIDGET])
+
+
+def test_identity_only_objects_and_shipped_status_take_the_fast_path():
+    """ServiceAccounts with nothing but a name leave no managedFields entry; CRDs ship a status."""
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "calico-node", "namespace": "kube-system"}}
+    assert manifest.already_applied(sa, dict(sa, metadata=dict(sa["metadata"], uid="1")), "mgr")
+    owned_by_someone = dict(CONFIGMAP, metadata={"name": "argocd-cm", "managedFields": []})
+    assert not manifest.already_applied(CONFIGMAP, owned_by_someone, "mgr")
+    crd = dict(CRD, status={"acceptedNames": {"kind": "", "plural": ""}, "storedVersions": []})
+    live = dict(CRD, status={"acceptedNames": {"kind": "Widget", "plural": "widgets"}},
+                metadata={"name": CRD["metadata"]["name"], "managedFields": [
+                    {"manager": "mgr", "operation": "Apply", "fieldsV1": {"f:spec": {}}}]})
+    assert manifest.already_applied(crd, live, "mgr")
