@@ -10,6 +10,7 @@ per peer node's pod CIDR via that node's address.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from tests.cluster.machines import Machines, podman
@@ -60,7 +61,8 @@ def install(machines: Machines, plugin_dir: Path) -> dict[str, tuple[str, str]]:
 
 def _pod(name: str, node: str, image: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "default", "labels": {"app": "podnet"}},
+            "metadata": {"name": name, "namespace": "default",
+                         "labels": {"app": "podnet", "ecoeco.io/podnet": name}},
             "spec": {"nodeSelector": {"kubernetes.io/hostname": node},
                      "terminationGracePeriodSeconds": 1,
                      "containers": [{"name": "podnet", "image": image, "imagePullPolicy": "Never",
@@ -87,3 +89,33 @@ def check_across_nodes(machines: Machines, image: str, timeout: float = 180) -> 
     answer = machines.exec(machines.hosts[0], *kubectl, "exec", "podnet-client", "--",
                            "podnet", "get", f"http://{ip}:8080/").stdout.strip()
     return f"{client_node} -> {server_node} ({ip}): {answer}"
+
+
+SERVICE = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "podnet", "namespace": "default"},
+           "spec": {"selector": {"ecoeco.io/podnet": "podnet-server"},
+                    "ports": [{"port": 80, "targetPort": 8080}]}}
+
+
+def check_service(machines: Machines, timeout: float = 120) -> str:
+    """The client pod reaches the server pod through a Service: by name (CoreDNS) and by ClusterIP (kube-proxy).
+
+    Call after check_across_nodes (its pods serve and ask). Retries (bounded)
+    until the Service's endpoints are programmed; returns what was answered.
+    """
+    kubectl = ("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf")
+    machines.exec(machines.hosts[0], *kubectl, "apply", "-f", "-", input_text=json.dumps(SERVICE))
+    cluster_ip = machines.kubectl_json("get", "service", "podnet")["spec"]["clusterIP"]
+    answers = {}
+    deadline = time.monotonic() + timeout
+    for url in ("http://podnet/", "http://podnet.default.svc.cluster.local/", f"http://{cluster_ip}/"):
+        while True:
+            proc = machines.exec(machines.hosts[0], *kubectl, "exec", "podnet-client", "--",
+                                 "podnet", "get", url, check=False)
+            if proc.returncode == 0:
+                answers[url] = proc.stdout.strip()
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} from podnet-client: {proc.stdout} {proc.stderr}")
+            time.sleep(2)
+    return "; ".join(f"{url} -> {answer}" for url, answer in answers.items())

@@ -1,17 +1,28 @@
-"""A real kubeadm cluster in podman machines, built by ``ecoeco.gitops.site``.
+"""A real kubeadm cluster in podman machines, built by ``ecoeco.gitops.site``, up to healthy waves.
 
 `make test-cluster` (marker ``cluster``; not part of `make test`). Offline:
-kubeadm/kubelet/kubectl and the control-plane images come from the harness
-Go builds (images FROM scratch, tests/cluster/images/build.sh), containerd
-from Debian's archive. Phases of site.yml that run for real here:
-prerequisites -> control_plane (kubeadm init, admin.conf fetched to the
-control node) -> workers (kubeadm join, one at a time) -> node_labels (from
-the control node over the test's podman network). The cni phase (Calico)
-does not: Calico cannot be built offline, so the pod network is the CNI
-reference bridge plugin plus peer routes (tests/cluster/pod_network.py), and
-a pod on worker2 gets an HTTP answer from a pod on worker1 across them.
-argocd and app_of_apps do not run here (no kube-proxy, CoreDNS or Argo CD
-images in this cluster); the harness tiers cover them.
+kubeadm/kubelet/kubectl and every image come from this machine
+(tests/cluster/images/build.sh: control plane FROM scratch from the harness
+Go builds, kube-proxy on Debian with iptables, CoreDNS from its Go module,
+Argo CD from the harness's argocd binary under install.yaml's image names,
+our own stand-in for the sample's workloads), containerd from Debian's
+archive. Phases of site.yml that run for real here, in order:
+prerequisites -> control_plane (kubeadm init with its kube-proxy and CoreDNS
+addons; admin.conf fetched to the control node) -> workers (kubeadm join, one
+at a time) -> node_labels and argocd (from the control node over the test's
+podman network; Dex left out by the inventory) -> app_of_apps (root
+App-of-Apps of the sample repo, waves verified by argocd_sync_waves).
+The cni phase (Calico) does not run: Calico cannot be built offline, so the
+pod network is the CNI reference bridge plugin plus peer routes
+(tests/cluster/pod_network.py). Checked: nodes Ready, kube-system Running,
+pod to pod across workers, a Service by name (CoreDNS) and by ClusterIP
+(kube-proxy), every Argo CD workload Available, waves 0-3 Synced/Healthy in
+order (the verifier's report, and Argo CD's own timestamps), and a second
+run of every phase changed=0. Wall time per phase of the first run and the
+second run's are printed. docs/podman-cluster.md has the details.
+The sample repo reaches the in-cluster repo-server as a bare git repo on
+every node, mounted by hostPath (tests/cluster/gitops.py), with an overlay
+for two workers (tests/cluster/gitops).
 Set ECOECO_CLUSTER_KEEP=1 to keep the machines for a look after the test.
 
 Cgroups on cgroup v1/hybrid hosts (seen): with podman's systemd mode and a
@@ -24,6 +35,7 @@ systemd stays in its own libpod-<id> cgroup); machines.py checks it.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -31,16 +43,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import pod_network
+from tests.cluster import gitops, pod_network
 from tests.cluster.machines import REPO_ROOT, Machines
 from tests.harness.ansible import run_playbook
+from tests.harness.argocd import manifest_path
 from tests.harness.versions import VERSIONS, cache_dir
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(3000)]
 
 INVENTORY = REPO_ROOT / "inventories" / "podman" / "hosts.yml"
 PHASES = ("prerequisites", "control_plane", "workers")
-API_PHASES = ("node_labels",)
+API_PHASES = ("node_labels", "argocd")
+GITOPS_PHASES = ("app_of_apps",)
+WAVES = {0: "infrastructure", 1: "databases", 2: "workers", 3: "apis"}
 PODNET_IMAGE = "localhost/ecoeco-k8s/podnet:v1"
 K8S_BIN = cache_dir() / "bin" / f"kubernetes-{VERSIONS['kubernetes']}"
 CNI_BIN = cache_dir() / "bin" / f"cni-plugins-{VERSIONS['cni_plugins']}"
@@ -80,7 +95,8 @@ def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 def _env(machines: Machines) -> dict[str, str]:
     return {"ECOECO_CLUSTER_PREFIX": machines.prefix, "ECOECO_K8S_BIN_DIR": str(K8S_BIN),
-            "ECOECO_CLUSTER_IMAGES": str(machines.images), "ECOECO_CLUSTER_KUBECONFIG": str(machines.kubeconfig)}
+            "ECOECO_CLUSTER_IMAGES": str(machines.images), "ECOECO_CLUSTER_KUBECONFIG": str(machines.kubeconfig),
+            "ECOECO_ARGOCD_MANIFEST": str(manifest_path())}
 
 
 def _wait(predicate, timeout: float, what: str, interval: float = 3) -> None:
@@ -107,7 +123,65 @@ def _kube_system_running(machines: Machines):
     return bool(phases) and set(phases.values()) == {"Running"}, phases
 
 
-def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines) -> None:
+def _addons_running(machines: Machines):
+    """kubeadm's addons: one kube-proxy per node and the CoreDNS replicas, all Running and ready."""
+    pods = machines.kubectl_json("get", "pods", "-n", "kube-system")["items"]
+    seen = {"kube-proxy": [], "kube-dns": []}  # k8s-app labels (kube-dns: CoreDNS)
+    for pod in pods:
+        app = pod["metadata"].get("labels", {}).get("k8s-app")
+        if app in seen:
+            ready = all(c.get("ready") for c in pod["status"].get("containerStatuses", [{}]))
+            seen[app].append((pod["spec"].get("nodeName"), pod["status"].get("phase"), ready))
+    ok = (sorted(n for n, _p, _r in seen["kube-proxy"]) == sorted(machines.hosts) and len(seen["kube-dns"]) >= 1
+          and all(p == "Running" and r for pods_ in seen.values() for _n, p, r in pods_))
+    return ok, seen
+
+
+def _argocd_available(machines: Machines):
+    """Every Argo CD Deployment Available and the application-controller StatefulSet ready."""
+    state = {}
+    for kind in ("deployments", "statefulsets"):
+        for item in machines.kubectl_json("get", kind, "-n", "argocd")["items"]:
+            want = item["spec"].get("replicas", 1)
+            status = item.get("status", {})
+            state[f"{item['kind']}/{item['metadata']['name']}"] = (status.get("readyReplicas", 0), want)
+    ok = bool(state) and all(ready >= want for ready, want in state.values())
+    return ok, state
+
+
+def _check_waves(report: dict) -> list[str]:
+    """Waves 0-3 of the sample, each Synced and Healthy, in wave order; returns the report's lines.
+
+    From the verifier's result (app_of_apps_report_file): one app per wave,
+    Synced/Healthy, and the waves detected healthy one after the other.
+    """
+    waves = report["waves"]
+    assert [w["wave"] for w in waves] == list(WAVES), waves
+    for wave in waves:
+        apps = [(a["name"], a["sync"], a["health"]) for a in wave["apps"]]
+        assert wave["healthy"] and apps == [(WAVES[wave["wave"]], "Synced", "Healthy")], wave
+    detected = [w["detected_at"] for w in waves]
+    assert detected == sorted(detected) and len(set(detected)) == len(detected), detected
+    assert not report["failed"], report["msg"]
+    return report["report"]
+
+
+def _argocd_order(machines: Machines) -> list[str]:
+    """Argo CD's own record (second resolution): no wave's app was created before the previous wave was Healthy."""
+    apps = {a["metadata"]["name"]: a for a in machines.kubectl_json("get", "applications", "-n", "argocd")["items"]}
+    lines, problems = [], []
+    for wave, name in WAVES.items():
+        app = apps[name]
+        created = app["metadata"]["creationTimestamp"]
+        healthy = app["status"]["health"].get("lastTransitionTime")
+        lines.append(f"wave {wave} {name}: created {created}, Healthy since {healthy}")
+        if wave and created < apps[WAVES[wave - 1]]["status"]["health"].get("lastTransitionTime", ""):
+            problems.append(lines[-1])
+    assert not problems, problems
+    return lines
+
+
+def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines, tmp_path: Path) -> None:
     timings = {}
     for phase in PHASES:
         result = run_playbook("ecoeco.gitops.site", INVENTORY, tags=phase, env=_env(machines), timeout=1500)
@@ -123,6 +197,11 @@ def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines) -> 
     across = pod_network.check_across_nodes(machines, PODNET_IMAGE)
     timings["pod to pod across nodes (test)"] = time.monotonic() - start
     assert across.endswith("podnet podnet-server"), across
+    _wait(lambda: _addons_running(machines), 180, "kube-proxy on every node and CoreDNS Running")
+    start = time.monotonic()
+    service = pod_network.check_service(machines)
+    timings["Service by name and ClusterIP (test)"] = time.monotonic() - start
+    assert service.count("podnet podnet-server") == 3, service
 
     for phase in API_PHASES:
         result = run_playbook("ecoeco.gitops.site", INVENTORY, tags=phase, env=_env(machines), timeout=900)
@@ -131,14 +210,37 @@ def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines) -> 
     labels = {n["metadata"]["name"]: n["metadata"]["labels"].get("workload")
               for n in machines.kubectl_json("get", "nodes")["items"]}
     assert labels == {"cp1": None, "worker1": "application", "worker2": "database"}, labels
+    # The argocd role waited for the rollout; check it from the cluster's side too.
+    ok, argocd = _argocd_available(machines)
+    assert ok, argocd
+    assert argocd["Deployment/argocd-dex-server"] == (0, 0), argocd  # left out (inventory)
 
-    rerun = run_playbook("ecoeco.gitops.site", INVENTORY, tags=",".join(PHASES + API_PHASES),
-                         env=_env(machines), timeout=1500)
+    start = time.monotonic()
+    gitops.publish(machines, gitops.materialize(tmp_path))
+    gitops.mount_in_repo_server(machines)
+    timings["GitOps repo on the nodes (test)"] = time.monotonic() - start
+    report_file = tmp_path / "waves.json"
+    for phase in GITOPS_PHASES:
+        result = run_playbook("ecoeco.gitops.site", INVENTORY, tags=phase, env=_env(machines), timeout=1800,
+                              extra_vars={"app_of_apps_report_file": str(report_file)})
+        timings[phase] = result.seconds
+        assert result.ok, f"phase {phase}: {result}"
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    wave_lines = _check_waves(report)
+    order_lines = _argocd_order(machines)
+
+    all_phases = ",".join(PHASES + API_PHASES + GITOPS_PHASES)
+    rerun = run_playbook("ecoeco.gitops.site", INVENTORY, tags=all_phases, env=_env(machines), timeout=1800)
     print("\nfirst run, wall time per phase:")
     for name, seconds in timings.items():
         print(f"  {name:32s} {seconds:6.1f} s")
-    print(f"second run ({','.join(PHASES + API_PHASES)}): {rerun.seconds:.1f} s, changed={rerun.changed}")
+    print(f"second run ({all_phases}): {rerun.seconds:.1f} s, changed={rerun.changed}")
     print(f"nodes (InternalIP, podCIDR): {nodes}")
     print(f"pod network: {across}")
+    print(f"services: {service}")
+    print(f"argocd (ready, wanted): {argocd}")
+    print("waves (argocd_sync_waves):\n  " + "\n  ".join(wave_lines))
+    print(f"verifier's ordering warnings: {report['ordering_violations'] or 'none'}")
+    print("waves (Argo CD's timestamps):\n  " + "\n  ".join(order_lines))
     assert rerun.ok, f"second run: {rerun}"
     assert rerun.changed == 0, f"second run: {rerun}"

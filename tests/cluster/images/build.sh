@@ -8,7 +8,17 @@
 # Images (FROM scratch, one static binary each, from the harness builds in
 # ~/.cache/ecoeco-gitops/bin): $REPO/{kube-apiserver,kube-controller-manager,
 # kube-scheduler}:<kubernetes>, $REPO/etcd:<etcd>, $REPO/pause:3.10.2 (ours),
-# $REPO/podnet:v1 (ours: the pod network check's HTTP server and client).
+# $REPO/podnet:v1 (ours: the pod network and Service checks' HTTP server and
+# client), $REPO/coredns:<the version kubeadm names> (built once from CoreDNS's
+# Go module into ~/.cache/ecoeco-gitops/bin/coredns-<version>).
+# On the Debian machine image (tests/images/build.sh; apt from Debian's archive,
+# layers cached by podman): $REPO/kube-proxy:<kubernetes> (iptables, conntrack,
+# nft), and under the names Argo CD's install.yaml uses,
+# quay.io/argoproj/argocd:<argocd> (the harness-built argocd, git, gpg,
+# kustomize) and its redis image (Debian's redis-server).
+# $REPO/sample:v1 (ours, FROM scratch: sample/main.go) is also tagged under
+# every image name of the sample GitOps repo's prod overlays (rendered with
+# kustomize), which the test's waves run.
 # The archive is rebuilt only when missing or older than its inputs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,16 +32,58 @@ cache=${ECOECO_CACHE:-$HOME/.cache/ecoeco-gitops}
 pin() { sed -n "s/^$1: *//p" "$root/versions.yml"; }
 k8s=$(pin kubernetes)
 etcd=$(pin etcd)
+argocd=$(pin argocd)
+kustomize=$(pin kustomize)
 k8s_bin="$cache/bin/kubernetes-$k8s"
 etcd_bin="$cache/bin/etcd-$etcd"
-archive="$cache/images/cluster-images-$k8s-$etcd.tar"
+argocd_bin="$cache/bin/argocd-$argocd"
+kustomize_bin="$cache/bin/kustomize-$kustomize"
+archive="$cache/images/cluster-images-$k8s-$etcd-$argocd.tar"
+base=${ECOECO_MACHINE_IMAGE:-localhost/ecoeco-machine}:bookworm
+manifest=${ECOECO_ARGOCD_MANIFEST:-${ECOECO_MANIFESTS_DIR:-$root/../shared/manifests}/argo-cd/$argocd/install.yaml}
+
+[ -x "$k8s_bin/kubeadm" ] || { echo "missing $k8s_bin/kubeadm (run: python -m tests.harness.build)" >&2; exit 1; }
+# The CoreDNS version is the one this kubeadm deploys.
+coredns=$("$k8s_bin/kubeadm" config images list --kubernetes-version "$k8s" --image-repository "$REPO" \
+          | sed -n 's|.*/coredns:||p')
+coredns_bin="$cache/bin/coredns-$coredns"
+if [ ! -x "$coredns_bin/coredns" ]; then
+  # Once per version: a static build from the Go module proxy (minutes on 2 cores).
+  echo "building coredns $coredns from its Go module" >&2
+  mkdir -p "$coredns_bin"
+  GOBIN="$coredns_bin.tmp" CGO_ENABLED=0 GOMAXPROCS=${GOMAXPROCS:-1} nice -n 15 \
+    go install -trimpath -ldflags=-s "github.com/coredns/coredns@$coredns" >&2
+  mv "$coredns_bin.tmp/coredns" "$coredns_bin/coredns"
+  rmdir "$coredns_bin.tmp"
+fi
+[ -f "$manifest" ] || { echo "missing the Argo CD manifest $manifest (set ECOECO_ARGOCD_MANIFEST)" >&2; exit 1; }
+# The image names install.yaml uses (the Deployments run what they name).
+argocd_image=$(sed -n 's|^ *image: *\(.*/argocd:.*\)$|\1|p' "$manifest" | sort -u)
+redis_image=$(sed -n 's|^ *image: *\(.*/redis:.*\)$|\1|p' "$manifest" | sort -u)
+if [ "$(echo "$argocd_image" | wc -l)" != 1 ] || [ "$(echo "$redis_image" | wc -l)" != 1 ]; then
+  echo "cannot tell the argocd/redis image names from $manifest" >&2
+  exit 1
+fi
 
 inputs=("$k8s_bin/kube-apiserver" "$k8s_bin/kube-controller-manager" "$k8s_bin/kube-scheduler"
-        "$etcd_bin/etcd" "$here/Containerfile" "$here/Containerfile.pause" "$here/pause/main.go"
-        "$here/podnet/main.go" "$0")
+        "$k8s_bin/kube-proxy" "$etcd_bin/etcd" "$coredns_bin/coredns" "$argocd_bin/argocd"
+        "$kustomize_bin/kustomize" "$manifest" "$here/Containerfile" "$here/Containerfile.pause"
+        "$here/Containerfile.coredns" "$here/Containerfile.kube-proxy" "$here/Containerfile.argocd"
+        "$here/Containerfile.redis" "$here/Containerfile.sample" "$here/argocd/gpg-wrapper.sh"
+        "$here/argocd/git-verify-wrapper.sh" "$here/pause/main.go"
+        "$here/podnet/main.go" "$here/sample/main.go" "$0")
+sample_repo="$root/examples/gitops-repo"
+mapfile -t sample_files < <(find "$sample_repo/k8s" -name '*.yaml' | sort)
+inputs+=("${sample_files[@]}")
 for f in "${inputs[@]}"; do
   [ -f "$f" ] || { echo "missing $f (run: python -m tests.harness.build)" >&2; exit 1; }
 done
+# The Debian-based images build on the machine image: rebuild when it changed.
+base_id=$(podman image inspect --format '{{.Id}}' "$base" 2>/dev/null) \
+  || { echo "missing $base (run: tests/images/build.sh bookworm)" >&2; exit 1; }
+if [ -f "$archive" ] && [ "$(cat "$archive.base" 2>/dev/null)" != "$base_id" ]; then
+  rm -f "$archive"
+fi
 if [ -f "$archive" ] && [ -z "$(find "${inputs[@]}" -newer "$archive" 2>/dev/null)" ]; then
   echo "$archive"
   exit 0
@@ -54,9 +106,38 @@ build "$k8s_bin/kube-controller-manager" "kube-controller-manager:$k8s"
 build "$k8s_bin/kube-scheduler" "kube-scheduler:$k8s"
 build "$etcd_bin/etcd" "etcd:$etcd"
 
+on_debian() {  # $1 Containerfile, $2 image name:tag, $3... files of the context
+  local file=$1 image=$2 dir; shift 2
+  dir=$(mktemp -d "$ctx/debian.XXXXXX")
+  [ $# -eq 0 ] || cp "$@" "$dir/"
+  podman build -q -f "$file" --build-arg "BASE=$base" -t "$image" "$dir" >/dev/null
+  images+=("$image")
+}
+on_debian "$here/Containerfile.kube-proxy" "$REPO/kube-proxy:$k8s" "$k8s_bin/kube-proxy"
+on_debian "$here/Containerfile.argocd" "$argocd_image" "$argocd_bin/argocd" "$kustomize_bin/kustomize" \
+  "$here/argocd/gpg-wrapper.sh" "$here/argocd/git-verify-wrapper.sh"
+on_debian "$here/Containerfile.redis" "$redis_image"
+mkdir -p "$ctx/coredns"
+cp "$coredns_bin/coredns" "$ctx/coredns/"
+podman build -q -f "$here/Containerfile.coredns" -t "$REPO/coredns:$coredns" "$ctx/coredns" >/dev/null
+images+=("$REPO/coredns:$coredns")
+
 mkdir -p "$ctx/go"
 (cd "$here/podnet" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$ctx/go/podnet" .)
 build "$ctx/go/podnet" "podnet:$PODNET_TAG"
+
+(cd "$here/sample" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$ctx/go/sample" .)
+mkdir -p "$ctx/sample"
+cp "$ctx/go/sample" "$ctx/sample/"
+podman build -q -f "$here/Containerfile.sample" -t "$REPO/sample:v1" "$ctx/sample" >/dev/null
+images+=("$REPO/sample:v1")
+for overlay in "$sample_repo"/k8s/*/overlays/prod; do
+  "$kustomize_bin/kustomize" build "$overlay"
+done | sed -n 's/^ *image: *//p' | sort -u >"$ctx/sample-images"
+while read -r name; do
+  podman tag "$REPO/sample:v1" "$name"
+  images+=("$name")
+done <"$ctx/sample-images"
 
 mkdir -p "$ctx/pause"
 (cd "$here/pause" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$ctx/pause/pause" .)
@@ -66,5 +147,6 @@ images+=("$REPO/pause:$PAUSE_TAG")
 mkdir -p "$(dirname "$archive")"
 podman save -q -m -o "$archive.tmp" "${images[@]}"
 mv "$archive.tmp" "$archive"
+echo "$base_id" >"$archive.base"
 echo "built ${images[*]} into $archive in $(( $(date +%s) - start ))s" >&2
 echo "$archive"

@@ -1,0 +1,3 @@
+module ecoeco.local/sample
+
+go 1.22
