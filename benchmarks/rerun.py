@@ -25,6 +25,7 @@ from tests.harness.argocd import ArgoCD
 from tests.harness.cluster import Cluster
 from tests.harness.demo import demo_extra_vars
 from tests.harness.nodes import DEFAULT_INVENTORY, inventory_nodes
+from tests.harness.procs import wait_until
 
 STAGES = {
     "node_labels": ("node_labels.yml", {}),
@@ -104,6 +105,17 @@ def _role_cmd(cluster: Cluster, inventory: Path, playbook: str, extra: dict) -> 
     return cmd
 
 
+def remove_applications(cluster: Cluster, namespace: str, timeout: float = 120.0) -> None:
+    """Delete the sample's Applications without cascading (finalizers dropped), so later sections start clean."""
+    path = f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications"
+    for item in (cluster.api.get(path) or {}).get("items", []):
+        name = item["metadata"]["name"]
+        cluster.api.request("PATCH", f"{path}/{name}", body={"metadata": {"finalizers": None}},
+                            content_type="application/merge-patch+json", ok404=True)
+        cluster.api.request("DELETE", f"{path}/{name}", ok404=True)
+    wait_until("the sample's Applications deleted", lambda: not (cluster.api.get(path) or {}).get("items"), timeout)
+
+
 def _gitops_row(cluster: Cluster, workdir: Path, timeout: float) -> dict:
     """site.yml --tags gitops twice, with the harness's Argo CD syncing the sample repo."""
     app = ArgoCD(cluster, workdir / "argocd", log=env.log).start()
@@ -117,6 +129,7 @@ def _gitops_row(cluster: Cluster, workdir: Path, timeout: float) -> dict:
                        "the rerun applies nothing and re-verifies the waves")
         return row
     finally:
+        remove_applications(cluster, app.namespace)
         app.stop()
 
 

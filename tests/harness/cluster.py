@@ -179,6 +179,9 @@ class Cluster:
                     "--requestheader-group-headers", "X-Remote-Group",
                     "--requestheader-extra-headers-prefix", "X-Remote-Extra-",
                     "--allow-privileged",
+                    # Reach "kubelets" (kwok) by their InternalIP, 127.0.0.1: by default the API server
+                    # tries the node's Hostname first, a name only the machine's resolver could answer.
+                    "--kubelet-preferred-address-types", "InternalIP",
                     "--audit-log-path", str(self.audit_log),
                     "--audit-policy-file", str(conf / "audit-policy.yaml"),
                     "--audit-log-maxsize", "500", "--audit-log-maxbackup", "1",
