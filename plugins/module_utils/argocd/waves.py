@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import (
@@ -41,6 +41,9 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
 )
 
 Index = Mapping[AppKey, Mapping]
+
+# Argo CD writes operationState.startedAt with whole seconds.
+TIMESTAMP_RESOLUTION = timedelta(seconds=1)
 
 
 def group_by_wave(members: Mapping[AppKey, int]) -> List[Tuple[int, List[AppKey]]]:
@@ -424,11 +427,16 @@ class WaveTracker:
         for later, lwave in members.items() if candidates is None else (
                 (k, members[k]) for k in sorted(candidates, key=lambda k: (k[1], k[0]))):
             st = self.states[later]
+            # evidence .. latest: when the later app synced. Argo CD's operation start times are whole
+            # seconds, so that operation began somewhere in [startedAt, startedAt + 1 s): only an earlier
+            # app still not ready at the end of that second proves the order was broken (the watch saw
+            # the earlier app turn ready at millisecond precision).
             evidence: Optional[datetime] = None
+            latest: Optional[datetime] = None
             if st.op_started and st.op_started != self._seen_op.get(later):
-                evidence = st.op_started
+                evidence, latest = st.op_started, st.op_started + TIMESTAMP_RESOLUTION
             elif st.sync == "Synced" and self._seen_sync.get(later) not in (None, "Synced"):
-                evidence = self.wall()
+                evidence = latest = self.wall()
             self._seen_op[later] = st.op_started
             self._seen_sync[later] = st.sync
             if evidence is None:
@@ -437,7 +445,7 @@ class WaveTracker:
                 if (later, earlier) in self._violation_pairs:
                     continue
                 for iv in self._bad.get(earlier, []):
-                    if iv.start <= evidence and (iv.end is None or evidence < iv.end):
+                    if iv.start <= evidence and (iv.end is None or latest < iv.end):
                         self._violation_pairs.add((later, earlier))
                         self.violations.append(
                             f"ordering broken: wave {lwave} app {display_name(later, self.namespace)} synced at "

@@ -199,6 +199,21 @@ def test_ordering_violation_from_operation_start_times():
                             "was Unknown/Healthy (ComparisonError)"]
 
 
+def test_no_ordering_violation_when_the_later_wave_started_in_the_second_the_earlier_turned_ready():
+    # Argo CD's startedAt has whole seconds: "14:00:12Z" may be 14:00:12.9, after ns turned ready at 14:00:12.4
+    clock = FakeClock()
+    t = tracker(clock)
+    apps = [root_app(ENTRIES[1:3]), application("ns", 0, sync="OutOfSync", health="Progressing"),
+            application("db", 1, sync=None, operation_phase=None)]
+    t.update(index(*apps))
+    clock.advance(2.4)  # the watch sees ns ready at 14:00:12.4
+    apps[1] = application("ns", 0)
+    t.update(index(*apps))
+    apps[2] = application("db", 1, op_started="2026-11-24T14:00:12Z")
+    t.update(index(*apps))
+    assert t.violations == []
+
+
 def test_no_ordering_violation_when_the_later_wave_synced_before_the_trouble():
     clock = FakeClock()
     t = tracker(clock)
