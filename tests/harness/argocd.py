@@ -29,12 +29,13 @@ from typing import Callable
 import yaml
 
 from tests.harness import build, sample_repo
-from tests.harness.cluster import Cluster
+from tests.harness.cluster import ARGOCD_NAMESPACE, ARGOCD_POD_PORTS, Cluster
 from tests.harness.kubeapi import ApiError
 from tests.harness.procs import HarnessError, ManagedProcess, free_port, wait_until
 from tests.harness.versions import REPO_ROOT, VERSIONS
 
 MANIFESTS_DIR = Path(os.environ.get("ECOECO_MANIFESTS_DIR", REPO_ROOT.parent / "shared" / "manifests"))
+COMPONENTS = ("redis-server", "argocd-repo-server", "argocd-application-controller")
 APPLICATIONS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/applications"
 APPPROJECTS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/appprojects"
 
@@ -76,7 +77,12 @@ class ArgoCD:
 
     def __init__(self, cluster: Cluster, workdir: str | Path, *, namespace: str = "argocd",
                  version: str | None = None, app_resync: int = 30, source: str | Path | None = None,
-                 log: Callable[[str], None] = print, ready_timeout: float = 120.0):
+                 log: Callable[[str], None] = print, ready_timeout: float = 120.0,
+                 components: tuple[str, ...] = COMPONENTS):
+        unknown = set(components) - set(COMPONENTS)
+        if unknown:
+            raise ValueError(f"unknown Argo CD components {sorted(unknown)}; choose from {COMPONENTS}")
+        self.components = tuple(c for c in COMPONENTS if c in components)
         self.cluster = cluster
         self.workdir = Path(workdir).resolve()
         self.namespace = namespace
@@ -273,6 +279,12 @@ class ArgoCD:
         """Install CRDs/config, start redis, repo-server, controller; stop them all on failure."""
         begin = time.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # redis and the repo-server on the ports kwok forwards the argocd-redis/argocd-repo-server
+        # pods' 6379/8081 to (see cluster.ARGOCD_POD_PORTS): `argocd ... --core` reaches them.
+        if self.namespace == ARGOCD_NAMESPACE:
+            for name, key in (("redis", "argocd-redis"), ("repo", "argocd-repo-server")):
+                if key in self.cluster.ports:
+                    self.ports.setdefault(name, self.cluster.ports[key])
         for name in ("redis", "repo", "repo-metrics", "controller-metrics"):
             self.ports.setdefault(name, free_port())
         try:
@@ -284,6 +296,8 @@ class ArgoCD:
             self.log(f"[argocd] CRDs, ConfigMaps, Secrets, AppProject default in "
                      f"{self.timings['manifests_s']:.1f}s")
             for name, (argv, env) in self._argvs().items():
+                if name not in self.components:
+                    continue
                 proc = ManagedProcess(name, argv, self.workdir / "logs" / f"{name}.log", env=env,
                                       cwd=self.workdir).start()
                 self.procs[name] = proc
@@ -298,6 +312,44 @@ class ArgoCD:
         self.log(f"[argocd] Argo CD {self.version} up in {self.timings['start_s']:.1f}s; "
                  f"repo {self.repo_url}")
         return self
+
+    def create_pods(self, node: str) -> list[str]:
+        """kwok pods standing for the local redis and repo-server, bound to ``node``; return their names.
+
+        ``argocd ... --core`` port-forwards to a Ready pod labelled ``app.kubernetes.io/name=argocd-redis``
+        (6379) and one labelled ``argocd-repo-server`` (8081); kwok (the pod's "kubelet") forwards
+        those ports to our processes (see ``cluster.ARGOCD_POD_PORTS``).
+        """
+        if self.namespace != ARGOCD_NAMESPACE or not all(k in self.cluster.ports for k in ARGOCD_POD_PORTS):
+            raise HarnessError(f"kwok forwards pod ports of namespace {ARGOCD_NAMESPACE} only "
+                               "(a cluster started by this harness version)")
+        names = []
+        for name, port in ARGOCD_POD_PORTS.items():
+            body = {"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": f"{name}-local", "namespace": self.namespace,
+                                 "labels": {"app.kubernetes.io/name": name,
+                                            "app.kubernetes.io/part-of": "argocd"}},
+                    "spec": {"nodeName": node, "containers": [{
+                        "name": name, "image": f"local-process/{name}",
+                        "ports": [{"containerPort": port, "protocol": "TCP"}]}]}}
+            self._create(f"/api/v1/namespaces/{self.namespace}/pods", body)
+            names.append(body["metadata"]["name"])
+
+        def ready() -> bool:
+            for pod in names:
+                obj = self.cluster.api.get(f"/api/v1/namespaces/{self.namespace}/pods/{pod}", ok404=True) or {}
+                conds = (obj.get("status") or {}).get("conditions") or []
+                if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+                    return False
+            return True
+
+        wait_until("kwok pods argocd-redis/argocd-repo-server Ready", ready, self.ready_timeout)
+        return names
+
+    def delete_pods(self, names: list[str]) -> None:
+        """Delete pods made by :meth:`create_pods` (kwok removes them)."""
+        for pod in names:
+            self.cluster.api.request("DELETE", f"/api/v1/namespaces/{self.namespace}/pods/{pod}", ok404=True)
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop controller, repo-server, redis (reverse order), each by its PID."""

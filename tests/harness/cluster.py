@@ -28,7 +28,7 @@ import yaml
 
 from tests.harness import audit, build
 from tests.harness.kubeapi import ApiError, KubeApi
-from tests.harness.kwok_stages import stages_yaml
+from tests.harness.kwok_stages import port_forward, stages_yaml
 from tests.harness.nodes import NodeSpec, inventory_nodes, node_body
 from tests.harness.pki import Pki, make_pki
 from tests.harness.procs import HarnessError, ManagedProcess, free_port, wait_until
@@ -36,6 +36,12 @@ from tests.harness.procs import HarnessError, ManagedProcess, free_port, wait_un
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# ``argocd ... --core`` port-forwards (through the API server and the "kubelet", i.e. kwok) to the
+# pods labelled app.kubernetes.io/name=argocd-redis (6379) and argocd-repo-server (8081) of the
+# argocd namespace; kwok forwards those pod ports to the local processes on these reserved ports
+# (tests/harness/argocd.py starts redis-server and the repo-server there).
+ARGOCD_NAMESPACE = "argocd"
+ARGOCD_POD_PORTS = {"argocd-redis": 6379, "argocd-repo-server": 8081}
 
 
 def _ready_nodes(nodes: list[dict]) -> set[str]:
@@ -134,15 +140,19 @@ class Cluster:
         for sub in ("logs", "etcd", "conf"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         if not self.ports:
-            for name in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok"):
+            for name in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok",
+                         *ARGOCD_POD_PORTS):
                 self.ports[name] = free_port()
         service_ip = str(next(ipaddress.ip_network(self.service_cidr).hosts()))
         if not self.pki.ca_cert.exists():
             make_pki(self.pki.dir, service_ip)
         conf = self.workdir / "conf"
         (conf / "audit-policy.yaml").write_text(audit.POLICY, encoding="utf-8")
+        forwards = {pod_port: self.ports[name] for name, pod_port in ARGOCD_POD_PORTS.items()
+                    if name in self.ports}
+        extra = [port_forward("argocd-local-processes", [ARGOCD_NAMESPACE], forwards)] if forwards else []
         (conf / "kwok.yaml").write_text(
-            stages_yaml(heartbeat_seconds=self.heartbeat_seconds), encoding="utf-8")
+            stages_yaml(heartbeat_seconds=self.heartbeat_seconds, extra=extra), encoding="utf-8")
         self._kubeconfig_for("admin", self.kubeconfig)
         for name in ("controller-manager", "scheduler", "kwok"):
             self._kubeconfig_for(name, conf / f"{name}.kubeconfig")
@@ -213,7 +223,10 @@ class Cluster:
                     "--manage-all-nodes=true", "--config", str(conf / "kwok.yaml"),
                     "--cidr", self.pod_cidr, "--node-ip", "127.0.0.1",
                     "--node-lease-duration-seconds", str(self.node_lease_seconds),
-                    "--server-address", f"127.0.0.1:{p['kwok']}", "-v", "WARN"]
+                    # kwok's server is every node's kubelet endpoint (daemonEndpoints port, see
+                    # kwok_stages): the API server's pods/portforward lands there.
+                    "--server-address", f"127.0.0.1:{p['kwok']}", "--node-port", str(p["kwok"]),
+                    "-v", "WARN"]
         raise KeyError(name)
 
     # ------------------------------------------------------------ readiness

@@ -13,6 +13,13 @@ kwok ships no stages of its own: without a ``--config`` holding some it exits
 - ``pod-complete``: a running pod owned by a Job succeeds;
 - ``pod-delete``: a pod being deleted loses its finalizers and is removed
   (what a kubelet does once the containers are gone).
+
+kwok's server (``--server-address``) also plays the kubelets' API, which the API
+server reaches at the node's InternalIP and ``daemonEndpoints`` port (kwok's
+``--node-port``, set by ``node-initialize``).  :func:`port_forward` builds a
+``ClusterPortForward``: ``pods/portforward`` to a pod of the given namespaces
+reaches the local process listening on the target port instead of a container
+(how ``argocd ... --core`` reaches the harness's redis and repo-server).
 """
 
 from __future__ import annotations
@@ -70,6 +77,11 @@ nodeInfo:
   bootID: ""
   machineID: ""
   systemUUID: ""
+{{ with NodePort }}
+daemonEndpoints:
+  kubeletEndpoint:
+    Port: {{ . }}
+{{ end }}
 phase: Running
 """
 
@@ -226,6 +238,16 @@ def stages(heartbeat_seconds: int = 60, job_seconds: float = 1.0) -> list[dict[s
     ]
 
 
-def stages_yaml(heartbeat_seconds: int = 60, job_seconds: float = 1.0) -> str:
-    """The harness's kwok stage configuration, one multi-document YAML text."""
-    return yaml.safe_dump_all(stages(heartbeat_seconds, job_seconds), sort_keys=False, width=200)
+def port_forward(name: str, namespaces: list[str], targets: dict[int, int]) -> dict[str, Any]:
+    """A ClusterPortForward: pod port ``p`` of pods in ``namespaces`` -> ``127.0.0.1:targets[p]``."""
+    forwards = [{"ports": [pod_port], "target": {"address": "127.0.0.1", "port": local_port}}
+                for pod_port, local_port in sorted(targets.items())]
+    return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterPortForward", "metadata": {"name": name},
+            "spec": {"selector": {"matchNamespaces": list(namespaces)}, "forwards": forwards}}
+
+
+def stages_yaml(heartbeat_seconds: int = 60, job_seconds: float = 1.0,
+                extra: list[dict[str, Any]] | None = None) -> str:
+    """The harness's kwok configuration (stages, then ``extra`` objects), one multi-document YAML text."""
+    return yaml.safe_dump_all(stages(heartbeat_seconds, job_seconds) + list(extra or []),
+                              sort_keys=False, width=200)

@@ -1,17 +1,21 @@
-"""The local real cluster itself: version, nodes, real rollouts, tokens/RBAC, audit, stop, memory."""
+"""The local real cluster itself: version, nodes, real rollouts, tokens/RBAC, audit, port-forward, stop, memory."""
 
 from __future__ import annotations
 
 import json
+import queue
+import re
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 
 import pytest
 
-from tests.harness.cluster import Cluster
+from tests.harness.cluster import ARGOCD_NAMESPACE, ARGOCD_POD_PORTS, Cluster
 from tests.harness.kubeapi import KubeApi
-from tests.harness.procs import ManagedProcess
+from tests.harness.procs import ManagedProcess, wait_until
 from tests.harness.versions import REPO_ROOT, VERSIONS
 
 pytestmark = pytest.mark.controlplane
@@ -144,6 +148,75 @@ def test_restart_apiserver_keeps_port_and_data(cluster: Cluster, namespace: str)
     assert cluster.ports["apiserver"] == port
     assert cluster.api.get(f"/api/v1/namespaces/{namespace}/configmaps/survives")
     assert down < 60
+
+
+def _one_reply_server(port: int, reply: bytes) -> tuple[socket.socket, threading.Thread]:
+    """A TCP listener on 127.0.0.1:port answering the first connection's line with ``reply``."""
+    listener = socket.create_server(("127.0.0.1", port))
+    listener.settimeout(60)
+
+    def serve() -> None:
+        try:
+            conn, dummy = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(30)
+            conn.recv(64)
+            conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def test_pod_port_forward_reaches_a_local_process_through_kwok(cluster: Cluster) -> None:
+    """pods/portforward to a kwok pod of namespace argocd lands on the local process kwok forwards to."""
+    if "argocd-redis" not in cluster.ports:
+        pytest.skip("cluster started by a harness without kwok port forwards")
+    try:
+        listener, thread = _one_reply_server(cluster.ports["argocd-redis"], b"+PONG\r\n")
+    except OSError as exc:
+        pytest.skip(f"forward target port in use (an Argo CD of this session?): {exc}")
+    node = _json(cluster, "get", "nodes")["items"][0]
+    assert node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == cluster.ports["kwok"]
+    created_ns = cluster.api.get(f"/api/v1/namespaces/{ARGOCD_NAMESPACE}", ok404=True) is None
+    pod = f"pf-probe-{uuid.uuid4().hex[:6]}"
+    forward = None
+    try:
+        if created_ns:
+            cluster.kubectl("create", "namespace", ARGOCD_NAMESPACE)
+        cluster.api.request("POST", f"/api/v1/namespaces/{ARGOCD_NAMESPACE}/pods", {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "namespace": ARGOCD_NAMESPACE},
+            "spec": {"nodeName": node["metadata"]["name"],
+                     "containers": [{"name": "redis", "image": "local-process/redis"}]}})
+        cluster.kubectl("wait", "--for=condition=Ready", f"pod/{pod}", "-n", ARGOCD_NAMESPACE, "--timeout=60s",
+                        timeout=90)
+        forward = subprocess.Popen(
+            [str(cluster.binaries()["kubectl"]), "--kubeconfig", str(cluster.kubeconfig), "-n", ARGOCD_NAMESPACE,
+             "port-forward", "--address", "127.0.0.1", f"pod/{pod}", f":{ARGOCD_POD_PORTS['argocd-redis']}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in forward.stdout], daemon=True).start()
+        first = lines.get(timeout=60)
+        match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+) -> 6379", first)
+        assert match, first
+        with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=30) as conn:
+            conn.sendall(b"PING\r\n")
+            assert conn.recv(16) == b"+PONG\r\n"
+    finally:
+        if forward is not None:
+            forward.terminate()
+            forward.wait(timeout=30)
+        listener.close()
+        thread.join(timeout=5)
+        cluster.api.request("DELETE", f"/api/v1/namespaces/{ARGOCD_NAMESPACE}/pods/{pod}", ok404=True)
+        wait_until(f"pod {pod} deleted", lambda: cluster.api.get(
+            f"/api/v1/namespaces/{ARGOCD_NAMESPACE}/pods/{pod}", ok404=True) is None, 60)
+        if created_ns:
+            cluster.api.request("DELETE", f"/api/v1/namespaces/{ARGOCD_NAMESPACE}", ok404=True)
+            wait_until(f"namespace {ARGOCD_NAMESPACE} deleted", lambda: cluster.api.get(
+                f"/api/v1/namespaces/{ARGOCD_NAMESPACE}", ok404=True) is None, 120)
 
 
 def test_memory_stays_under_limit(cluster: Cluster) -> None:
