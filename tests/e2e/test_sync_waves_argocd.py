@@ -15,13 +15,23 @@ import time
 import pytest
 
 from tests.e2e.gitops_e2e import install_health_check, verify_waves
+from tests.harness.nodes import inventory_nodes
 
 pytestmark = pytest.mark.argocd
 
 STS = "k8s/databases/base/postgresql/statefulset.yaml"
 
 
+def _label_nodes_as_the_inventory_says(cluster) -> None:
+    """The example inventory's node labels (the node_labels role's job, done directly here): only the
+    StatefulSet pinned below is unschedulable, every other workload has its node."""
+    for spec in inventory_nodes():
+        cluster.api.request("PATCH", f"/api/v1/nodes/{spec.name}", {"metadata": {"labels": spec.labels}},
+                            content_type="application/merge-patch+json")
+
+
 def test_stuck_wave_is_diagnosed_down_to_the_pod(cluster, argocd, tmp_path):
+    _label_nodes_as_the_inventory_says(cluster)
     install_health_check(cluster, argocd, "gating")
     sts = argocd.read(STS)
     assert "workload: database" in sts

@@ -140,9 +140,12 @@ def _suspects(app: Mapping[str, Any]) -> List[Tuple[str, str, str, bool]]:
         if kind in WORKLOADS and not any(s[:3] == (kind, ns, name) for s in seen):
             seen.append((kind, ns, name, True))
     health = (status.get("health") or {}).get("status")
-    if not seen and health not in (None, "Healthy") and status.get("resourceHealthSource") == "appTree":
-        seen = [(r["kind"], r.get("namespace") or "", r.get("name", ""), False)
-                for r in status.get("resources") or [] if r.get("kind") in WORKLOADS]
+    if health not in (None, "Healthy") and status.get("resourceHealthSource") == "appTree":
+        # Argo CD keeps resource health in its app tree and names one culprit ("Caused by"):
+        # look at the app's other workloads too (only those really not ready are reported).
+        seen += [(r["kind"], r.get("namespace") or "", r.get("name", ""), False)
+                 for r in status.get("resources") or [] if r.get("kind") in WORKLOADS
+                 and not any(s[:3] == (r["kind"], r.get("namespace") or "", r.get("name", "")) for s in seen)]
     return seen[:MAX_WORKLOADS_PER_APP]
 
 

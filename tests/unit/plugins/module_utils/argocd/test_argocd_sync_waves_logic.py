@@ -326,3 +326,17 @@ def test_diagnosis_without_resource_health_looks_at_the_workloads_and_shows_the_
     assert "StatefulSet data/postgresql 0/1 ready, pod postgresql-0 Pending" in result["_fail_msg"]
     assert "StatefulSet data/redis" not in result["_fail_msg"]           # ready: not shown
     assert ("get", "statefulsets", "data", "redis") in client.calls      # but looked at
+
+
+def test_diagnosis_names_every_stuck_workload_not_only_argo_cds_culprit():
+    # Argo CD names one culprit (redis); postgresql is stuck too and must be reported as well
+    clock = FakeClock()
+    client = _pending_sts_client(clock, _app_tree_app("Caused by apps/StatefulSet:data/redis"))
+    client.objects[("statefulsets", "data", "redis")]["status"]["readyReplicas"] = 0
+    client.pods.append({"metadata": {"name": "redis-0", "labels": {"app": "redis"}},
+                        "status": {"phase": "Pending", "conditions": [{
+                            "type": "PodScheduled", "status": "False",
+                            "message": "0/14 nodes are available: 14 node(s) didn't match Pod's node affinity/selector."}]}})
+    result = run(client, clock, wave_timeout=5.0)
+    assert "StatefulSet data/redis 0/1 ready, pod redis-0 Pending" in result["_fail_msg"]
+    assert "StatefulSet data/postgresql 0/1 ready, pod postgresql-0 Pending" in result["_fail_msg"]
