@@ -19,6 +19,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = REPO_ROOT / "tests" / "images" / "containers.conf"
@@ -48,7 +49,8 @@ class Machines:
     made_containers: list[str] = field(default_factory=list)
     made_volumes: list[str] = field(default_factory=list)
     made_network: str | None = None
-    images: Path | None = None  # the control-plane image archive (tests/cluster/images/build.sh)
+    registry: Any = None  # the tests.cluster.registry.Registry serving the cluster's images
+    timings: dict[str, float] = field(default_factory=dict)  # wall time of the test's own setup steps
     kubeconfig: Path | None = None  # where the control_plane role fetches admin.conf
 
     @property

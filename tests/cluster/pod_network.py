@@ -65,14 +65,15 @@ def _pod(name: str, node: str, image: str) -> dict:
                          "labels": {"app": "podnet", "ecoeco.io/podnet": name}},
             "spec": {"nodeSelector": {"kubernetes.io/hostname": node},
                      "terminationGracePeriodSeconds": 1,
-                     "containers": [{"name": "podnet", "image": image, "imagePullPolicy": "Never",
+                     "containers": [{"name": "podnet", "image": image, "imagePullPolicy": "IfNotPresent",
                                      "command": ["podnet", "serve", ":8080"]}]}}
 
 
 def check_across_nodes(machines: Machines, image: str, timeout: float = 180) -> str:
     """A pod on the second worker gets an HTTP answer from a pod on the first one; returns it.
 
-    Both pods run tests/cluster/images/podnet (ours, FROM scratch). The answer
+    Both pods run tests/cluster/images/podnet (ours, FROM scratch; pulled from
+    the test's registry). The answer
     crosses from one node's bridge over the peer route to the other's.
     """
     server_node, client_node = machines.hosts[1], machines.hosts[2]

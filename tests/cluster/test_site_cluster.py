@@ -6,7 +6,13 @@ kubeadm/kubelet/kubectl and every image come from this machine
 Go builds, kube-proxy on Debian with iptables, CoreDNS from its Go module,
 Argo CD from the harness's argocd binary under install.yaml's image names,
 our own stand-in for the sample's workloads), containerd from Debian's
-archive. Phases of site.yml that run for real here, in order:
+archive. The images are served by a registry the test runs (Debian's
+docker-registry, plain HTTP, listening only on the gateway address of the
+test's podman network; tests/cluster/registry.py): kubeadm's imageRepository
+and containerd's sandbox image point at it, and containerd's mirror entries
+send quay.io, public.ecr.aws, ghcr.io and docker.io to it, so the nodes pull
+every image for real, under the names the manifests use; nothing is
+preloaded. Phases of site.yml that run for real here, in order:
 prerequisites -> control_plane (kubeadm init with its kube-proxy and CoreDNS
 addons; admin.conf fetched to the control node) -> workers (kubeadm join, one
 at a time) -> node_labels and argocd (from the control node over the test's
@@ -18,7 +24,9 @@ pod network is the CNI reference bridge plugin plus peer routes
 pod to pod across workers, a Service by name (CoreDNS) and by ClusterIP
 (kube-proxy), every Argo CD workload Available, waves 0-3 Synced/Healthy in
 order (the verifier's report, and Argo CD's own timestamps), and a second
-run of every phase changed=0. Wall time per phase of the first run and the
+run of every phase changed=0; every image in every node's containerd has the
+digest the registry gave it, and the registry's log shows each node asking
+for manifests. Wall time per phase of the first run and the
 second run's are printed. docs/podman-cluster.md has the details.
 The sample repo reaches the in-cluster repo-server as a bare git repo on
 every node, mounted by hostPath (tests/cluster/gitops.py), with an overlay
@@ -37,13 +45,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.cluster import gitops, pod_network
+from tests.cluster import gitops, pod_network, registry
 from tests.cluster.machines import REPO_ROOT, Machines
 from tests.harness.ansible import run_playbook
 from tests.harness.argocd import manifest_path
@@ -55,30 +64,41 @@ INVENTORY = REPO_ROOT / "inventories" / "podman" / "hosts.yml"
 PHASES = ("prerequisites", "control_plane", "workers")
 API_PHASES = ("node_labels", "argocd")
 GITOPS_PHASES = ("app_of_apps",)
+# Pulled from the registry by some node (short names), besides pause and kube-proxy on every node.
+PULLED_SOMEWHERE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "coredns", "podnet",
+                    "argocd", "redis", "postgres", "rabbitmq", "auth-api")
 WAVES = {0: "infrastructure", 1: "databases", 2: "workers", 3: "apis"}
-PODNET_IMAGE = "localhost/ecoeco-k8s/podnet:v1"
+LOCAL_REPO = "localhost/ecoeco-k8s"  # build.sh's names for what the cluster pulls from <registry>/ecoeco-k8s
 K8S_BIN = cache_dir() / "bin" / f"kubernetes-{VERSIONS['kubernetes']}"
 CNI_BIN = cache_dir() / "bin" / f"cni-plugins-{VERSIONS['cni_plugins']}"
 
 
-def _build_images() -> Path:
-    """Machine image (debootstrap, cached) and the control-plane image archive (cached)."""
+def _build_images() -> list[str]:
+    """Machine image (debootstrap, cached) and the cluster's images (cached); returns their names."""
     subprocess.run(["bash", str(REPO_ROOT / "tests/images/build.sh"), "bookworm"], check=True, timeout=900)
     out = subprocess.run(["bash", str(REPO_ROOT / "tests/cluster/images/build.sh")], check=True,
-                         timeout=900, capture_output=True, text=True).stdout
-    return Path(out.strip().splitlines()[-1])
+                         timeout=900, capture_output=True, text=True,
+                         env=dict(os.environ, ECOECO_CLUSTER_IMAGE_REPO=LOCAL_REPO)).stdout
+    names = Path(out.strip().splitlines()[-1]).read_text(encoding="utf-8").split()
+    assert names, "tests/cluster/images/build.sh listed no image"
+    return names
 
 
 @pytest.fixture(scope="module")
 def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Three machines on a network of their own; removed by name even on failure."""
+    """Three machines on a network of their own and the registry on its gateway; removed even on failure."""
     for path in (K8S_BIN / "kubeadm", CNI_BIN / "bridge"):
         if not path.exists():
             pytest.fail(f"{path} missing: run `python -m tests.harness.build` first")
     made = Machines(prefix=os.environ.get("ECOECO_CLUSTER_PREFIX", "ecoeco-cluster"),
                     subnet=os.environ.get("ECOECO_CLUSTER_SUBNET", "10.213.7.0/24"))
 
+    served: list[registry.Registry] = []
+
     def finalize() -> None:
+        for running in served:
+            running.stop()
+            shutil.rmtree(running.workdir / "storage", ignore_errors=True)  # the log stays
         if os.environ.get("ECOECO_CLUSTER_KEEP") == "1":
             print(f"\nkept: {made.made_containers} {made.made_volumes} {made.made_network}")
             return
@@ -86,16 +106,25 @@ def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         assert not errors, errors
 
     request.addfinalizer(finalize)
-    made.images = _build_images()
+    images = _build_images()
     # control_plane fetches admin.conf here; node_labels reaches the API with it.
     made.kubeconfig = tmp_path_factory.mktemp("cluster") / "admin.conf"
     made.create()
+    # The network's bridge (its gateway address on this machine) exists once the machines run.
+    start = time.monotonic()
+    served.append(registry.Registry(f"{registry.gateway(made.network)}:{registry.PORT}",
+                                    tmp_path_factory.mktemp("registry")))
+    served[0].start()
+    served[0].push(images, LOCAL_REPO)
+    made.registry = served[0]
+    made.timings["images pushed to the registry (test)"] = time.monotonic() - start
     return made
 
 
 def _env(machines: Machines) -> dict[str, str]:
     return {"ECOECO_CLUSTER_PREFIX": machines.prefix, "ECOECO_K8S_BIN_DIR": str(K8S_BIN),
-            "ECOECO_CLUSTER_IMAGES": str(machines.images), "ECOECO_CLUSTER_KUBECONFIG": str(machines.kubeconfig),
+            "ECOECO_CLUSTER_REGISTRY": machines.registry.address,
+            "ECOECO_CLUSTER_KUBECONFIG": str(machines.kubeconfig),
             "ECOECO_ARGOCD_MANIFEST": str(manifest_path())}
 
 
@@ -182,7 +211,7 @@ def _argocd_order(machines: Machines) -> list[str]:
 
 
 def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines, tmp_path: Path) -> None:
-    timings = {}
+    timings = dict(machines.timings)
     for phase in PHASES:
         result = run_playbook("ecoeco.gitops.site", INVENTORY, tags=phase, env=_env(machines), timeout=1500)
         timings[phase] = result.seconds
@@ -194,7 +223,7 @@ def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines, tmp
     _wait(lambda: _nodes_ready(machines), 180, "all nodes Ready")
     _wait(lambda: _kube_system_running(machines), 180, "kube-system pods Running")
     start = time.monotonic()
-    across = pod_network.check_across_nodes(machines, PODNET_IMAGE)
+    across = pod_network.check_across_nodes(machines, f"{machines.registry.address}/ecoeco-k8s/podnet:v1")
     timings["pod to pod across nodes (test)"] = time.monotonic() - start
     assert across.endswith("podnet podnet-server"), across
     _wait(lambda: _addons_running(machines), 180, "kube-proxy on every node and CoreDNS Running")
@@ -229,6 +258,9 @@ def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines, tmp
     wave_lines = _check_waves(report)
     order_lines = _argocd_order(machines)
 
+    pulled = registry.check_pulled(machines, machines.registry, somewhere=PULLED_SOMEWHERE)
+    catalog = machines.registry.catalog()
+
     all_phases = ",".join(PHASES + API_PHASES + GITOPS_PHASES)
     rerun = run_playbook("ecoeco.gitops.site", INVENTORY, tags=all_phases, env=_env(machines), timeout=1800)
     print("\nfirst run, wall time per phase:")
@@ -239,6 +271,9 @@ def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines, tmp
     print(f"pod network: {across}")
     print(f"services: {service}")
     print(f"argocd (ready, wanted): {argocd}")
+    print(f"registry {machines.registry.address}: {len(catalog)} repositories; pulled per node (digests as pushed):")
+    for host, names in pulled.items():
+        print(f"  {host}: {' '.join(names)}")
     print("waves (argocd_sync_waves):\n  " + "\n  ".join(wave_lines))
     print(f"verifier's ordering warnings: {report['ordering_violations'] or 'none'}")
     print("waves (Argo CD's timestamps):\n  " + "\n  ".join(order_lines))

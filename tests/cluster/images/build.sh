@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Build the control-plane and pause images of the in-container test cluster
-# without any registry, and save them as one archive the nodes import with
-# `ctr -n k8s.io images import` (the containerd role's containerd_image_archives).
+# Build the images of the in-container test cluster into podman's storage and
+# write their names, one a line, to a list file; the test pushes them to the
+# registry it runs on its podman network (tests/cluster/registry.py), and the
+# nodes pull them from there.
 #
-#   tests/cluster/images/build.sh     -> prints the archive path
+#   tests/cluster/images/build.sh     -> prints the list file's path
 #
 # Images (FROM scratch, one static binary each, from the harness builds in
 # ~/.cache/ecoeco-gitops/bin): $REPO/{kube-apiserver,kube-controller-manager,
@@ -19,11 +20,22 @@
 # $REPO/sample:v1 (ours, FROM scratch: sample/main.go) is also tagged under
 # every image name of the sample GitOps repo's prod overlays (rendered with
 # kustomize), which the test's waves run.
-# The archive is rebuilt only when missing or older than its inputs.
+# Rebuilt only when the list is missing or older than its inputs, the machine
+# image changed, or an image of the list is gone from podman's storage.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 export CONTAINERS_CONF="$root/tests/images/containers.conf"
+
+# The registry the test serves these images from (tests/cluster/registry.py):
+# Debian's docker-registry. Its package's own service is not used (the test
+# runs the registry with a config of its own, on its network's gateway only).
+if ! command -v docker-registry >/dev/null; then
+  echo "installing docker-registry with apt" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null
+  # Where systemd runs, the package starts its service on every address: stop that one.
+  if [ -d /run/systemd/system ]; then systemctl disable --now docker-registry.service >&2; fi
+fi
 
 REPO=${ECOECO_CLUSTER_IMAGE_REPO:-localhost/ecoeco-k8s}
 PAUSE_TAG=3.10.2
@@ -38,7 +50,7 @@ k8s_bin="$cache/bin/kubernetes-$k8s"
 etcd_bin="$cache/bin/etcd-$etcd"
 argocd_bin="$cache/bin/argocd-$argocd"
 kustomize_bin="$cache/bin/kustomize-$kustomize"
-archive="$cache/images/cluster-images-$k8s-$etcd-$argocd.tar"
+list="$cache/images/cluster-images-$k8s-$etcd-$argocd.list"
 base=${ECOECO_MACHINE_IMAGE:-localhost/ecoeco-machine}:bookworm
 manifest=${ECOECO_ARGOCD_MANIFEST:-${ECOECO_MANIFESTS_DIR:-$root/../shared/manifests}/argo-cd/$argocd/install.yaml}
 
@@ -81,12 +93,16 @@ done
 # The Debian-based images build on the machine image: rebuild when it changed.
 base_id=$(podman image inspect --format '{{.Id}}' "$base" 2>/dev/null) \
   || { echo "missing $base (run: tests/images/build.sh bookworm)" >&2; exit 1; }
-if [ -f "$archive" ] && [ "$(cat "$archive.base" 2>/dev/null)" != "$base_id" ]; then
-  rm -f "$archive"
-fi
-if [ -f "$archive" ] && [ -z "$(find "${inputs[@]}" -newer "$archive" 2>/dev/null)" ]; then
-  echo "$archive"
-  exit 0
+if [ -f "$list" ] && [ "$(cat "$list.base" 2>/dev/null)" = "$base_id" ] \
+   && [ -z "$(find "${inputs[@]}" -newer "$list" 2>/dev/null)" ]; then
+  fresh=1
+  while read -r name; do
+    podman image exists "$name" || { fresh=0; break; }
+  done <"$list"
+  if [ "$fresh" = 1 ]; then
+    echo "$list"
+    exit 0
+  fi
 fi
 
 ctx=$(mktemp -d "${TMPDIR:-/var/tmp}/ecoeco-images.XXXXXX")
@@ -144,9 +160,9 @@ mkdir -p "$ctx/pause"
 podman build -q -f "$here/Containerfile.pause" -t "$REPO/pause:$PAUSE_TAG" "$ctx/pause" >/dev/null
 images+=("$REPO/pause:$PAUSE_TAG")
 
-mkdir -p "$(dirname "$archive")"
-podman save -q -m -o "$archive.tmp" "${images[@]}"
-mv "$archive.tmp" "$archive"
-echo "$base_id" >"$archive.base"
-echo "built ${images[*]} into $archive in $(( $(date +%s) - start ))s" >&2
-echo "$archive"
+mkdir -p "$(dirname "$list")"
+printf '%s\n' "${images[@]}" >"$list.tmp"
+mv "$list.tmp" "$list"
+echo "$base_id" >"$list.base"
+echo "built ${images[*]} in $(( $(date +%s) - start ))s" >&2
+echo "$list"
