@@ -14,7 +14,7 @@ far it got.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8sClient, K8sError, ResourceRef
 from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import WaitTimeout, wait_for
@@ -26,10 +26,10 @@ ROLLOUT_KINDS = {
 Workload = Tuple[str, str, str]  # kind, namespace, name
 
 
-def _counts(obj: Dict[str, Any]) -> Tuple[int, int, int]:
-    """(wanted, updated, ready) replicas of a workload object."""
+def replica_counts(obj: Mapping[str, Any], kind: Optional[str] = None) -> Tuple[int, int, int]:
+    """(wanted, updated, ready) replicas of a workload object (``kind`` when the object does not say)."""
     status = obj.get("status") or {}
-    if obj.get("kind") == "DaemonSet":
+    if (kind or obj.get("kind")) == "DaemonSet":
         return (int(status.get("desiredNumberScheduled") or 0), int(status.get("updatedNumberScheduled") or 0),
                 int(status.get("numberReady") or 0))
     spec = obj.get("spec") or {}
@@ -45,7 +45,7 @@ def not_rolled_out(obj: Optional[Dict[str, Any]], workload: Workload) -> Optiona
         return f"{label} not found"
     generation = (obj.get("metadata") or {}).get("generation") or 1
     observed = (obj.get("status") or {}).get("observedGeneration") or 0
-    wanted, updated, ready = _counts(obj)
+    wanted, updated, ready = replica_counts(obj, kind)
     if observed < generation:
         return f"{label} spec (generation {generation}) not yet seen by its controller (observed {observed})"
     if updated < wanted or ready < wanted:

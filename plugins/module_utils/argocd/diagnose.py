@@ -20,13 +20,10 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
     child_app_keys,
     display_name,
 )
-from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import PODS, K8sError, ResourceRef
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import PODS, K8sError
+from ansible_collections.ecoeco.gitops.plugins.module_utils.rollout import ROLLOUT_KINDS as WORKLOADS
+from ansible_collections.ecoeco.gitops.plugins.module_utils.rollout import replica_counts
 
-WORKLOADS = {
-    "StatefulSet": ResourceRef("apps", "v1", "statefulsets"),
-    "Deployment": ResourceRef("apps", "v1", "deployments"),
-    "DaemonSet": ResourceRef("apps", "v1", "daemonsets"),
-}
 NOT_HEALTHY = ("Degraded", "Progressing", "Missing", "Unknown", "Suspended")
 MAX_WORKLOADS_PER_APP = 3
 MAX_PODS_PER_WORKLOAD = 3
@@ -52,14 +49,6 @@ def describe_resource(res: Mapping[str, Any]) -> str:
     if health.get("message"):
         text += f" ({health['message']})"
     return text
-
-
-def _ready(kind: str, obj: Mapping[str, Any]) -> str:
-    status = obj.get("status") or {}
-    if kind == "DaemonSet":
-        return f"{status.get('numberReady', 0)}/{status.get('desiredNumberScheduled', 0)} ready"
-    desired = (obj.get("spec") or {}).get("replicas", 1)
-    return f"{status.get('readyReplicas', 0)}/{desired} ready"
 
 
 def _selector(obj: Mapping[str, Any]) -> Optional[str]:
@@ -96,8 +85,9 @@ def diagnose_workload(client: Any, kind: str, namespace: str, name: str) -> Tupl
     obj = client.get(WORKLOADS[kind], name, namespace)
     if obj is None:
         return f"{kind} {namespace}/{name} does not exist", True
-    text = f"{kind} {namespace}/{name} {_ready(kind, obj)}"
-    blocked = not _all_ready(kind, obj)
+    wanted, dummy, ready = replica_counts(obj, kind)
+    text = f"{kind} {namespace}/{name} {ready}/{wanted} ready"
+    blocked = ready < wanted
     selector = _selector(obj)
     if not selector:
         return text, blocked
@@ -120,13 +110,6 @@ def diagnose_workload(client: Any, kind: str, namespace: str, name: str) -> Tupl
                      "Kubernetes will not replace a Pending pod of a StatefulSet - delete the pod "
                      f"(kubectl -n {namespace} delete pod {pod_name})")
     return text, blocked
-
-
-def _all_ready(kind: str, obj: Mapping[str, Any]) -> bool:
-    status = obj.get("status") or {}
-    if kind == "DaemonSet":
-        return status.get("numberReady", 0) >= status.get("desiredNumberScheduled", 0)
-    return status.get("readyReplicas", 0) >= (obj.get("spec") or {}).get("replicas", 1)
 
 
 def _suspects(app: Mapping[str, Any]) -> List[Tuple[str, str, str, bool]]:
