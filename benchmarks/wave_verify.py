@@ -22,16 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import subprocess
 from pathlib import Path
-
-import yaml
 
 from benchmarks import env
 from benchmarks.measure import run_measured
 from benchmarks import wave_scenario as ws
 from tests.harness import build
-from tests.harness.argocd import ArgoCD
+from tests.harness.argocd import ArgoCD, core_kubeconfig, run_core
 from tests.harness.cluster import Cluster
 from tests.harness.procs import wait_until
 
@@ -49,17 +46,6 @@ def argocd_binary() -> Path | None:
     except Exception:  # noqa: BLE001 - not built here
         return None
     return path if path.is_file() else None
-
-
-def namespaced_kubeconfig(cluster: Cluster, workdir: Path) -> Path:
-    """A copy of the admin kubeconfig whose context namespace is argocd (what `--core` reads)."""
-    config = yaml.safe_load(cluster.kubeconfig.read_text(encoding="utf-8"))
-    for ctx in config["contexts"]:
-        ctx["context"]["namespace"] = ws.NAMESPACE
-    path = workdir / "kubeconfig-argocd"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    path.chmod(0o600)
-    return path
 
 
 class CoreBackends:
@@ -98,26 +84,12 @@ class CoreBackends:
             self.app.stop()
 
 
-def argocd_precheck(cluster: Cluster, workdir: Path, attempts: int = 3) -> str | None:
-    """Why `argocd app list --core` cannot run here, or None when it can.
-
-    Retried: the CLI's in-process API server starts loading argocd-rbac-cm in the background and
-    exits fatally ("error getting RBAC configmap ...: context canceled") when the command is done
-    before that GET returns, which a short command on a busy machine sometimes is.
-    """
-    binary = argocd_binary()
-    if binary is None:
-        return "argocd binary not built (python -m tests.harness.build argocd)"
-    kubeconfig = namespaced_kubeconfig(cluster, workdir)
-    why = None
-    for attempt in range(1, attempts + 1):
-        proc = subprocess.run([str(binary), "app", "list", "--core"], capture_output=True, text=True, timeout=120,
-                              env=dict(os.environ, KUBECONFIG=str(kubeconfig)), check=False)
-        if proc.returncode == 0:
-            return None
-        why = f"`argocd app list --core` exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}"
-        env.log(f"argocd precheck attempt {attempt}/{attempts}: {why}")
-    return why
+def argocd_precheck(cluster: Cluster, workdir: Path) -> str | None:
+    """Why `argocd app list --core` cannot run here, or None when it can (retried on the CLI's start-up race)."""
+    proc = run_core(cluster, workdir, "app", "list", namespace=ws.NAMESPACE)
+    if proc.returncode == 0:
+        return None
+    return f"`argocd app list --core` exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}"
 
 
 def _gate(cluster: Cluster, mark):
@@ -136,7 +108,7 @@ def _command(contender: str, cluster: Cluster, workdir: Path, times: Path) -> tu
                 env.bench_env(times, {"K8S_AUTH_KUBECONFIG": str(cluster.kubeconfig)}))
     return (["bash", str(env.BENCH_DIR / "baselines" / "argocd_app_wait.sh")],
             dict(os.environ, ARGOCD_BIN=str(argocd_binary()), WAVE_TIMES_FILE=str(times),
-                 KUBECONFIG=str(namespaced_kubeconfig(cluster, workdir))))
+                 KUBECONFIG=str(core_kubeconfig(cluster, workdir / "kubeconfig-argocd", ws.NAMESPACE))))
 
 
 def _detected(contender: str, times: Path) -> dict[int, float]:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.harness import build
-from tests.harness.argocd import ArgoCD
+from tests.harness.argocd import ArgoCD, run_core
 from tests.harness.cluster import Cluster
 from tests.harness.procs import wait_until
 
@@ -62,27 +58,6 @@ def test_argocd_syncs_commits_from_the_local_repo(cluster: Cluster, argocd: Argo
     assert not (argocd.repo_path / "harness-probe").exists()
 
 
-def _argocd_core(cluster: Cluster, namespace: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """The argocd CLI in core mode with the admin kubeconfig, context namespace ``namespace``.
-
-    Retried twice on the CLI's own race: its in-process API server loads argocd-rbac-cm in the
-    background and exits fatally ("context canceled") when a short command ends before that GET.
-    """
-    config = yaml.safe_load(cluster.kubeconfig.read_text(encoding="utf-8"))
-    for ctx in config["contexts"]:
-        ctx["context"]["namespace"] = namespace
-    kubeconfig = tmp_path / "kubeconfig-argocd"
-    kubeconfig.write_text(yaml.safe_dump(config), encoding="utf-8")
-    kubeconfig.chmod(0o600)
-    argv = [str(build.components()["argocd"].path("argocd")), *args, "--core"]
-    run_env = dict(os.environ, KUBECONFIG=str(kubeconfig), HOME=str(tmp_path))
-    for dummy in range(3):
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=run_env, check=False)
-        if proc.returncode == 0 or "context canceled" not in proc.stderr:
-            break
-    return proc
-
-
 def test_argocd_cli_core_mode_port_forwards_through_kwok(cluster: Cluster, argocd: ArgoCD, tmp_path: Path) -> None:
     """`argocd app resources --core` reads the controller's resource tree from our redis via a kwok pod."""
     ns, name = "harness-core", "harness-core"
@@ -95,7 +70,7 @@ def test_argocd_cli_core_mode_port_forwards_through_kwok(cluster: Cluster, argoc
         argocd.wait_application(name, timeout=180)
         pods = argocd.create_pods(node)
         mark = cluster.audit_mark()
-        proc = _argocd_core(cluster, argocd.namespace, tmp_path, "app", "resources", name)
+        proc = run_core(cluster, tmp_path, "app", "resources", name, namespace=argocd.namespace, home=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert "harness-core-probe" in proc.stdout and "ConfigMap" in proc.stdout, proc.stdout
 

@@ -48,6 +48,36 @@ exit 0
 """
 
 
+def core_kubeconfig(cluster: Cluster, path: Path, namespace: str = ARGOCD_NAMESPACE) -> Path:
+    """A copy of the admin kubeconfig whose context namespace is ``namespace`` (what ``argocd --core`` reads)."""
+    config = yaml.safe_load(cluster.kubeconfig.read_text(encoding="utf-8"))
+    for ctx in config["contexts"]:
+        ctx["context"]["namespace"] = namespace
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def run_core(cluster: Cluster, workdir: Path, *args: str, namespace: str = ARGOCD_NAMESPACE,
+             home: Path | None = None, attempts: int = 3, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``argocd <args> --core`` with the admin kubeconfig in ``namespace``; the last attempt's result.
+
+    Retried only on the CLI's own start-up race: its in-process API server loads argocd-rbac-cm in
+    the background and exits fatally ("... context canceled") when a short command ends before that
+    GET returns, which on a busy machine it sometimes does.
+    """
+    argv = [str(build.components()["argocd"].path("argocd")), *args, "--core"]
+    kubeconfig = core_kubeconfig(cluster, workdir / f"kubeconfig-{namespace}", namespace)
+    run_env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    if home is not None:
+        run_env["HOME"] = str(home)
+    for dummy in range(attempts):
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=run_env, check=False)
+        if proc.returncode == 0 or "context canceled" not in proc.stderr:
+            break
+    return proc
+
+
 def manifest_path(version: str | None = None) -> Path:
     """The release's install.yaml in the shared manifests directory."""
     return MANIFESTS_DIR / "argo-cd" / (version or VERSIONS["argocd"]) / "install.yaml"
