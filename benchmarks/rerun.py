@@ -19,13 +19,14 @@ from pathlib import Path
 import yaml
 
 from benchmarks import env
+from benchmarks import wave_scenario as ws
 from benchmarks.measure import run_measured
+from tests.harness import audit
 from tests.harness.ansible import parse_recap
 from tests.harness.argocd import ArgoCD
 from tests.harness.cluster import Cluster
 from tests.harness.demo import demo_extra_vars
 from tests.harness.nodes import DEFAULT_INVENTORY, inventory_nodes
-from tests.harness.procs import wait_until
 
 STAGES = {
     "node_labels": ("node_labels.yml", {}),
@@ -83,9 +84,8 @@ def _measure_twice(cluster: Cluster, workdir: Path, stage: str, label: str, cmd:
                          cwd=env.REPO_ROOT, timeout=timeout, stdout_path=workdir / f"rerun-{stage}-{phase}.out")
         env.wait_audit_settled(cluster, 1.0)
         events = env.contender_requests(cluster, mark)
-        writes = sum(1 for ev in events if ev["verb"] in ("create", "update", "patch", "delete"))
         row[phase] = {"wall_s": m.wall_s, "cpu_s": m.cpu_s, "tasks": _tasks(parse_recap(m.stdout)),
-                      "api_requests": len(events), "api_writes": writes, "rc": m.rc,
+                      "api_requests": len(events), "api_writes": len(audit.writes(events)), "rc": m.rc,
                       "slowest_tasks": slowest_tasks(env.read_times(times))}
         if m.rc:
             row[phase]["error"] = (m.stderr.strip() or m.stdout.strip())[-800:]
@@ -105,17 +105,6 @@ def _role_cmd(cluster: Cluster, inventory: Path, playbook: str, extra: dict) -> 
     return cmd
 
 
-def remove_applications(cluster: Cluster, namespace: str, timeout: float = 120.0) -> None:
-    """Delete the sample's Applications without cascading (finalizers dropped), so later sections start clean."""
-    path = f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/applications"
-    for item in (cluster.api.get(path) or {}).get("items", []):
-        name = item["metadata"]["name"]
-        cluster.api.request("PATCH", f"{path}/{name}", body={"metadata": {"finalizers": None}},
-                            content_type="application/merge-patch+json", ok404=True)
-        cluster.api.request("DELETE", f"{path}/{name}", ok404=True)
-    wait_until("the sample's Applications deleted", lambda: not (cluster.api.get(path) or {}).get("items"), timeout)
-
-
 def _gitops_row(cluster: Cluster, workdir: Path, timeout: float) -> dict:
     """site.yml --tags gitops twice, with the harness's Argo CD syncing the sample repo."""
     app = ArgoCD(cluster, workdir / "argocd", log=env.log).start()
@@ -129,7 +118,7 @@ def _gitops_row(cluster: Cluster, workdir: Path, timeout: float) -> dict:
                        "the rerun applies nothing and re-verifies the waves")
         return row
     finally:
-        remove_applications(cluster, app.namespace)
+        ws.delete_all(cluster)  # the sample's apps, so later sections start clean
         app.stop()
 
 

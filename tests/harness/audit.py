@@ -64,6 +64,15 @@ def _lines(path: Path, offset: int) -> Iterator[str]:
                 yield raw.decode("utf-8", "replace")
 
 
+# Verbs that change something stored (a dry run is recorded with these verbs too).
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+
+
+def writes(evs: list[dict]) -> list[dict]:
+    """The events among ``evs`` whose verb writes."""
+    return [ev for ev in evs if ev.get("verb") in WRITE_VERBS]
+
+
 def events(path: Path, since: AuditMark | dt.datetime | int | None = None, *,
            verb: str | None = None, resource: str | None = None,
            user_agent: str | None = None, user: str | None = None,

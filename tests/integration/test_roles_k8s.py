@@ -20,6 +20,7 @@ import bcrypt
 import pytest
 import yaml
 
+from tests.harness import audit
 from tests.harness.ansible import PlaybookResult, run_playbook
 from tests.harness.cluster import Cluster
 from tests.harness.nodes import inventory_nodes
@@ -197,15 +198,12 @@ def test_calico_rolls_out_on_the_kwok_nodes(cluster: Cluster, calico: PlaybookRe
     print(f"[calico] applied and rolled out on {status['numberReady']} nodes in {calico.seconds:.1f}s")
 
 
-WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
-
-
 def _writes_since(cluster: Cluster, mark) -> list[str]:
     """Writes the playbooks made (the admin user, not the harness's own client), from the audit log."""
     time.sleep(1.0)  # the audit backend writes asynchronously
     return [f"{ev['verb']} {(ev.get('objectRef') or {}).get('resource')}/{(ev.get('objectRef') or {}).get('name')}"
-            for ev in cluster.audit_events(since=mark, user="kubernetes-admin")
-            if ev.get("verb") in WRITE_VERBS and "ecoeco-harness" not in (ev.get("userAgent") or "")]
+            for ev in audit.writes(cluster.audit_events(since=mark, user="kubernetes-admin"))
+            if "ecoeco-harness" not in (ev.get("userAgent") or "")]
 
 
 def test_calico_rerun_changes_nothing(cluster: Cluster, kubeconfig: str, calico: PlaybookResult) -> None:
