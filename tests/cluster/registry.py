@@ -16,10 +16,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
-import subprocess
-import time
-import urllib.error
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -27,6 +23,7 @@ from pathlib import Path
 
 from tests.cluster import pod_network
 from tests.cluster.machines import Machines, podman
+from tests.harness.procs import HarnessError, ManagedProcess, wait_until
 
 REGISTRY_BIN = "docker-registry"  # Debian's package of the distribution registry
 PORT = 5000
@@ -58,7 +55,7 @@ class Registry:
 
     address: str
     workdir: Path
-    process: subprocess.Popen | None = None
+    process: ManagedProcess | None = None
     pushed: dict[str, str] = field(default_factory=dict)  # name the cluster uses -> manifest digest
 
     @property
@@ -80,41 +77,23 @@ class Registry:
             "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
             "http": {"addr": self.address},
         }, indent=2), encoding="utf-8")
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"docker-registry exited ({self.process.returncode}): {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError) as exc:
-                last = str(exc)
-            time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"docker-registry on {self.address} not answering after {timeout}s: {last}")
+        self.process = ManagedProcess("docker-registry", [REGISTRY_BIN, "serve", str(config)], self.log_path).start()
+
+        def answers() -> bool:
+            with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=5) as response:
+                return response.status == 200
+
+        try:
+            wait_until(f"docker-registry on {self.address} answering /v2/", answers, timeout,
+                       watch=[self.process], interval=0.5)
+        except HarnessError:
+            self.stop()
+            raise
 
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM the registry by its PID, SIGKILL after ``timeout``."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=timeout)
-
-    def log_tail(self, lines: int = 20) -> str:
-        """The last lines of the registry's log."""
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        if self.process is not None:
+            self.process.stop(grace=timeout)
 
     def target(self, name: str, local_repo: str) -> str:
         """Where ``name`` goes in this registry, and the name the cluster pulls it by."""
