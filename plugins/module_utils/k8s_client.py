@@ -97,6 +97,7 @@ class ResourceRef:
 
 
 APPLICATIONS = ResourceRef("argoproj.io", "v1alpha1", "applications")
+APPLICATIONSETS = ResourceRef("argoproj.io", "v1alpha1", "applicationsets")
 APPPROJECTS = ResourceRef("argoproj.io", "v1alpha1", "appprojects")
 NODES = ResourceRef("", "v1", "nodes", namespaced=False)
 NAMESPACES = ResourceRef("", "v1", "namespaces", namespaced=False)

@@ -23,7 +23,18 @@ REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 TRACKING_ANNOTATION = "argocd.argoproj.io/tracking-id"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 
-AppKey = Tuple[str, str]  # (namespace, name)
+AppKey = Tuple[str, ...]  # (namespace, name) for an Application, set_key() for an ApplicationSet
+SET_KIND = "ApplicationSet"
+
+
+def set_key(namespace: str, name: str) -> AppKey:
+    """The key of an ApplicationSet: (namespace, name, "ApplicationSet"), never equal to an app's."""
+    return (namespace, name, SET_KIND)
+
+
+def is_set(key: AppKey) -> bool:
+    """Whether ``key`` names an ApplicationSet rather than an Application."""
+    return len(key) == 3 and key[2] == SET_KIND
 
 # Verdicts: OK passes; WAIT keeps waiting; ERROR fails the wave fast.
 OK, WAIT, ERROR = "ok", "wait", "error"
@@ -62,8 +73,22 @@ def parse_wave(value: Any, what: str) -> int:
 
 
 def wave_of(obj: Mapping[str, Any]) -> int:
-    annotations = meta(obj).get("annotations") or {}
-    return parse_wave(annotations.get(WAVE_ANNOTATION), f"Application {meta(obj).get('name', '?')}")
+    """The app's own sync wave, read as Argo CD reads it: a value that is not an integer counts as 0."""
+    try:
+        return parse_wave((meta(obj).get("annotations") or {}).get(WAVE_ANNOTATION), "")
+    except ValidationError:
+        return 0
+
+
+def wave_problem(obj: Mapping[str, Any]) -> Optional[str]:
+    """Why the app's sync-wave annotation is not an integer (Argo CD then syncs it as wave 0), or None."""
+    value = (meta(obj).get("annotations") or {}).get(WAVE_ANNOTATION)
+    try:
+        parse_wave(value, "")
+    except ValidationError:
+        return (f"Application {meta(obj).get('name', '?')}: annotation {WAVE_ANNOTATION}={value!r} is not an "
+                "integer; Argo CD syncs it as wave 0, and so does the verifier")
+    return None
 
 
 def parse_time(value: Any) -> Optional[datetime]:
@@ -178,6 +203,8 @@ class AppState:
     conditions: List[str] = field(default_factory=list)
     op_started: Optional[datetime] = None
     bad_since: Optional[datetime] = None
+    kind: str = "Application"
+    owner: str = ""          # the ApplicationSet that generated the app, if any
 
     @property
     def ok(self) -> bool:
@@ -217,15 +244,28 @@ def transient_conditions(app: Mapping[str, Any]) -> List[str]:
     return [f"{c.get('type')}: {c.get('message', '')}".strip() for c in conds if _error_type(c) and is_transient(c)]
 
 
-def child_app_keys(app: Mapping[str, Any]) -> List[Tuple[AppKey, int]]:
-    """Application resources an app manages, from its ``status.resources`` (Missing ones too)."""
+def _child_entries(app: Mapping[str, Any], kind: str) -> List[Tuple[AppKey, int]]:
     ns = meta(app).get("namespace", "")
     out = []
     for res in (app.get("status") or {}).get("resources") or []:
-        if res.get("kind") == "Application" and res.get("group", "argoproj.io") == "argoproj.io":
+        if res.get("kind") == kind and res.get("group", "argoproj.io") == "argoproj.io":
             wave = res.get("syncWave") or 0
             out.append(((res.get("namespace") or ns, res.get("name", "")), int(wave)))
     return out
+
+
+def child_app_keys(app: Mapping[str, Any]) -> List[Tuple[AppKey, int]]:
+    """Application resources an app manages, from its ``status.resources`` (Missing ones too).
+
+    The wave is the one in ``status.resources``: Argo CD orders the parent's sync by it (taken from
+    the parent's desired manifest), whatever the live object's annotation says.
+    """
+    return _child_entries(app, "Application")
+
+
+def child_set_keys(app: Mapping[str, Any]) -> List[Tuple[AppKey, int]]:
+    """ApplicationSet resources an app manages (as :func:`set_key` keys) with their waves."""
+    return [(set_key(*key), wave) for key, wave in _child_entries(app, SET_KIND)]
 
 
 def tracks_to(obj: Mapping[str, Any], parent: AppKey) -> bool:

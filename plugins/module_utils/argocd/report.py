@@ -7,11 +7,30 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Sequence
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import AppKey, display_name
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import AppKey, display_name, is_set
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.waves import iso
 
 COLUMNS = ("WAVE", "APP", "SYNC", "HEALTH", "SECONDS", "NOTE")
 NOTE_WIDTH = 80
+
+
+def _in_report_order(keys: Sequence[AppKey], states: Mapping[AppKey, Any]) -> List[AppKey]:
+    """Plain apps by name, then each ApplicationSet followed by the apps it generated."""
+    owned: Dict[str, List[AppKey]] = {}
+    top: List[AppKey] = []
+    sets = {k[1] for k in keys if is_set(k)}
+    for key in keys:
+        owner = getattr(states.get(key), "owner", "")
+        if not is_set(key) and owner in sets:
+            owned.setdefault(owner, []).append(key)
+        else:
+            top.append(key)
+    out: List[AppKey] = []
+    for key in top:
+        out.append(key)
+        if is_set(key):
+            out.extend(owned.get(key[1], []))
+    return out
 
 
 def wave_entries(tracker: Any) -> List[Dict[str, Any]]:
@@ -20,12 +39,14 @@ def wave_entries(tracker: Any) -> List[Dict[str, Any]]:
     for wave in sorted(tracker.waves):
         rec = tracker.waves[wave]
         apps = []
-        for key in rec.members:
+        for key in _in_report_order(rec.members, tracker.states):
             state = tracker.states[key]
             seconds = tracker.ok_at.get(key) if state.ok else None
             apps.append({
                 "name": display_name(key, tracker.namespace),
                 "namespace": key[0],
+                "kind": state.kind,
+                "owner": state.owner or None,
                 "sync": state.sync,
                 "health": state.health,
                 "operation": state.operation,
@@ -45,6 +66,14 @@ def wave_entries(tracker: Any) -> List[Dict[str, Any]]:
     return out
 
 
+def _row_name(app: Mapping[str, Any]) -> str:
+    if app.get("kind", "Application") != "Application":
+        return f"{app['name']} ({app['kind']})"
+    if app.get("owner"):
+        return f"  {app['name']}"
+    return app["name"]
+
+
 def _short(text: str) -> str:
     return text if len(text) <= NOTE_WIDTH else text[:NOTE_WIDTH - 3] + "..."
 
@@ -56,7 +85,7 @@ def format_table(waves: Sequence[Mapping[str, Any]]) -> List[str]:
         for app in wave["apps"]:
             seconds = app["seconds_to_healthy"]
             rows.append((
-                str(wave["wave"]), app["name"], app["sync"], app["health"],
+                str(wave["wave"]), _row_name(app), app["sync"], app["health"],
                 "-" if seconds is None else f"{seconds:.1f}",
                 "" if app["ready"] else _short(app["message"]),
             ))

@@ -1,12 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) ecoeco.gitops contributors
 # Apache License 2.0 (see LICENSE)
-"""``argocd_sync_waves``: verify an App-of-Apps wave by wave, from one LIST and a WATCH.
+"""``argocd_sync_waves``: verify an App-of-Apps wave by wave, from a LIST and a WATCH per kind.
 
-Requests: one GET of argocd-cm, one LIST of Applications, then one WATCH per
-stream (resumed when the server ends it); a merge PATCH per hard refresh;
-GETs/LISTs for the diagnosis only after a failure.  Never a GET per app while
-waiting.
+Requests: one GET of argocd-cm, one LIST of Applications and a WATCH per
+stream (resumed when the server ends it); once an ApplicationSet is a member,
+one LIST of ApplicationSets and their WATCH too; a merge PATCH per hard
+refresh; GETs/LISTs for the diagnosis only after a failure.  Never a GET per
+app while waiting.
 """
 
 from __future__ import annotations
@@ -15,11 +16,17 @@ import time
 from datetime import datetime
 from typing import Any, Callable, Dict, List
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.app_watch import ApplicationWatch, CountingClient
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.app_watch import (
+    ApplicationWatch,
+    CountingClient,
+    ResourceWatch,
+    WatchGroup,
+)
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import (
     REFRESH_ANNOTATION,
     AppKey,
     display_name,
+    is_set,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.diagnose import diagnose_app
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.health_check import GATING, read_health_check
@@ -30,7 +37,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.report import
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.waves import Outcome, WaveTracker, _utcnow
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
-from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS, APPLICATIONSETS
 
 MAX_DIAGNOSED_APPS = 5
 _LABEL_SELECTOR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=!,() ")
@@ -74,14 +81,16 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
                     "_fail_msg": f"require_health_check: {warning}"}
         warnings.append(warning)
 
-    watch = ApplicationWatch(counting, ns, params.get("label_selector"), clock=clock, sleep=sleep)
+    apps = ApplicationWatch(counting, ns, params.get("label_selector"), clock=clock, sleep=sleep)
+    sets = ResourceWatch(counting, ns, None, clock=clock, sleep=sleep, ref=APPLICATIONSETS)
+    group = WatchGroup([apps])
     tracker = WaveTracker(
         ns, params.get("root_app"), expected_apps=tuple(params.get("expected_apps") or ()),
         target_revision=params.get("target_revision"), wave_timeout=params["wave_timeout"],
         timeout=params["timeout"], hard_refresh_on_error=bool(params.get("hard_refresh_on_error")) and not check_mode,
         check_root_revision=params.get("check_root_revision", True), clock=clock, wall_clock=wall_clock)
-    watch.relist()
-    outcome = tracker.update(watch.index, watch.take_changed())
+    apps.relist()
+    outcome = _judge(tracker, apps, sets, group)
     refreshed: List[str] = []
 
     if not check_mode:
@@ -93,22 +102,24 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
             if left <= 0:
                 outcome = tracker.timed_out()
                 break
-            if watch.wait_for_change(left) or outcome.refresh:
+            if group.wait_for_change(left) or outcome.refresh:
                 # Only what changed is judged again (after a re-LIST: everything).
-                outcome = tracker.update(watch.index, watch.take_changed())
-        watch.close()
+                outcome = _judge(tracker, apps, sets, group)
+    group.close()
 
     result: Dict[str, Any] = {
         "changed": bool(refreshed),
         "refreshed": refreshed,
         "health_check": health_check,
         "ordering_violations": list(tracker.violations),
-        "watch": {"relists": watch.relists, "resumes": watch.resumes, "reconnects": watch.reconnects},
+        "watch": {"relists": apps.relists + sets.relists, "resumes": apps.resumes + sets.resumes,
+                  "reconnects": apps.reconnects + sets.reconnects},
     }
+    warnings.extend(tracker.notes)
     if tracker.violations:
         warnings.extend(tracker.violations)
     if outcome.phase == "failed" and not check_mode:
-        result["_fail_msg"] = _failure_message(counting, outcome, watch, tracker, health_check)
+        result["_fail_msg"] = _failure_message(counting, outcome, apps, group, tracker, health_check)
     elif check_mode and outcome.phase != "done":
         result["msg"] = f"check mode, current state: {outcome.message}"
     else:
@@ -124,24 +135,35 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
     return result
 
 
+def _judge(tracker: WaveTracker, apps: ResourceWatch, sets: ResourceWatch, group: WatchGroup) -> Outcome:
+    """Judge what changed; start watching ApplicationSets the first time one is a member."""
+    outcome = tracker.update(apps.index, apps.take_changed(), sets.index, sets.take_changed())
+    if tracker.wants_sets and sets not in group.watches:
+        sets.relist()
+        group.add(sets)
+        outcome = tracker.update(apps.index, None, sets.index, None)
+        sets.take_changed()
+    return outcome
+
+
 def _hard_refresh(client: Any, key: AppKey, tracker: WaveTracker) -> None:
     patched = client.merge_patch(APPLICATIONS, key[1],
                                  {"metadata": {"annotations": {REFRESH_ANNOTATION: "hard"}}}, key[0])
     tracker.refresh_sent(key, ((patched or {}).get("metadata") or {}).get("resourceVersion", ""))
 
 
-def _failure_message(client: Any, outcome: Outcome, watch: ApplicationWatch, tracker: WaveTracker,
-                     health_check: str) -> str:
+def _failure_message(client: Any, outcome: Outcome, apps: ResourceWatch, group: WatchGroup,
+                     tracker: WaveTracker, health_check: str) -> str:
     """The outcome, with the object-level diagnosis of the failing apps (costs a few requests)."""
     msg = outcome.message
     diagnoses = {}
-    for key in outcome.failing_apps[:MAX_DIAGNOSED_APPS]:
-        diagnoses[key] = diagnose_app(client, watch.index.get(key), watch.index, tracker.namespace)
+    for key in [k for k in outcome.failing_apps if not is_set(k)][:MAX_DIAGNOSED_APPS]:
+        diagnoses[key] = diagnose_app(client, apps.index.get(key), apps.index, tracker.namespace)
     detail = failing_apps_text(outcome.failing_apps, diagnoses, tracker.namespace)
     if detail:
         msg += f" || diagnosis: {detail}"
-    if watch.last_error:
-        msg += f" || last API error: {watch.last_error}"
+    if group.last_error:
+        msg += f" || last API error: {group.last_error}"
     if tracker.violations:
         msg += " || " + "; ".join(tracker.violations)
     if health_check != GATING:

@@ -1,25 +1,33 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) ecoeco.gitops contributors
 # Apache License 2.0 (see LICENSE)
-"""The wave-by-wave verdict over a changing set of Applications.
+"""The wave-by-wave verdict over a changing set of Applications and ApplicationSets.
 
-``WaveTracker.update(index, changed)`` takes the latest copy of every
-Application (from a LIST plus WATCH events) and the keys that changed since the
-last call, and moves through the waves lowest first.  Without ``changed`` (the
-first call, after a re-LIST) it re-discovers the root's children and judges
-every app; with it, only the changed apps (and the parents whose verdict reads
-them) are judged again, so a watch event costs the same at 40 or 1,000 apps.
-A change that can alter the set of children or their waves (the root itself, an
-app that appears, disappears or moves to another wave) falls back to the full
-pass.  It does no I/O and reads time only from the clocks it is given, so it is
-driven the same way by the module and by unit tests with a fake clock.
+``WaveTracker.update(apps, changed, sets, sets_changed)`` takes the latest copy
+of every Application and ApplicationSet (from a LIST plus WATCH events per
+kind) and the keys that changed since the last call, and moves through the
+waves lowest first.  Its parts, each in a module of its own:
+
+- ``discovery``: which apps and ApplicationSets are members, in which wave;
+- ``applications`` / ``appsets``: the verdict on one object;
+- ``ordering``: the not-ready intervals and the ``ordering broken`` audit;
+- ``RefreshBook`` (here): the hard refreshes sent and whether Argo CD took them.
+
+Without ``changed`` (the first call, after a re-LIST) it re-discovers the
+members and judges every one; with it, only the changed objects (and the
+members whose verdict reads them) are judged again, so a watch event costs the
+same at 40 or 1,000 apps.  A change that can alter the members or their waves
+(the root itself, an app that appears, disappears or moves, an ApplicationSet
+whose generated apps change) falls back to the full pass.  It does no I/O and
+reads time only from the clocks it is given, so the module and unit tests with
+a fake clock drive it the same way.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import (
@@ -28,22 +36,31 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
     AppKey,
     AppState,
     child_app_keys,
+    child_set_keys,
     display_name,
     error_conditions,
     evaluate,
+    is_set,
     meta,
-    parse_time,
-    stale_comparison,
+    set_key,
     target_revision_of,
-    tracks_to,
     transient_conditions,
-    wave_of,
+)
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.appsets import evaluate_set
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.discovery import (
+    ChildDiscovery,
+    Children,
+    apps_by_owner,
+    generated_by,
+    set_of,
+)
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.ordering import (  # noqa: F401 (iso re-exported)
+    OrderingAudit,
+    iso,
 )
 
 Index = Mapping[AppKey, Mapping]
-
-# Argo CD writes operationState.startedAt with whole seconds.
-TIMESTAMP_RESOLUTION = timedelta(seconds=1)
+EMPTY: Index = {}
 
 
 def group_by_wave(members: Mapping[AppKey, int]) -> List[Tuple[int, List[AppKey]]]:
@@ -51,20 +68,11 @@ def group_by_wave(members: Mapping[AppKey, int]) -> List[Tuple[int, List[AppKey]
     waves: Dict[int, List[AppKey]] = {}
     for key, wave in members.items():
         waves.setdefault(wave, []).append(key)
-    return [(w, sorted(waves[w], key=lambda k: (k[1], k[0]))) for w in sorted(waves)]
+    return [(w, _ordered(waves[w])) for w in sorted(waves)]
 
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def iso(value: Optional[datetime]) -> Optional[str]:
-    """RFC 3339 in UTC, with milliseconds when the time has a fraction."""
-    if value is None:
-        return None
-    value = value.astimezone(timezone.utc)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    return text + (f".{value.microsecond // 1000:03d}Z" if value.microsecond else "Z")
 
 
 @dataclass
@@ -81,27 +89,29 @@ class WaveRecord:
 class Outcome:
     """What the driver does next.
 
-    A "waiting" outcome names the apps of the wave that are not ready yet; they are sorted
+    A "waiting" outcome names the members of the wave that are not ready yet; they are sorted
     and named only when asked for (``message``, ``failing_apps``), since a watch event
     produces an outcome that is usually replaced by the next one unread.
     """
 
     def __init__(self, phase: str, message: str = "", failing_wave: Optional[int] = None,
                  failing_apps: Optional[List[AppKey]] = None, refresh: Optional[List[AppKey]] = None, *,
-                 waiting_for: Optional[Set[AppKey]] = None, namespace: str = ""):
+                 waiting_for: Optional[Set[AppKey]] = None, states: Optional[Mapping[AppKey, AppState]] = None,
+                 namespace: str = ""):
         self.phase = phase                   # "waiting" | "done" | "failed"
         self.failing_wave = failing_wave
         self.refresh: List[AppKey] = list(refresh or [])
         self._message = message
         self._failing: List[AppKey] = list(failing_apps or [])
-        self._waiting_for = waiting_for      # a copy of the wave's not-ready apps, named on first use
+        self._waiting_for = waiting_for      # a copy of the wave's not-ready members, named on first use
+        self._states = states or {}
         self._namespace = namespace
 
     def _resolve(self) -> None:
         if self._waiting_for is not None:
             self._failing = _ordered(self._waiting_for)
             self._message = f"wave {self.failing_wave}: waiting for " + ", ".join(
-                display_name(k, self._namespace) for k in self._failing)
+                member_name(k, self._states, self._namespace) for k in self._failing)
             self._waiting_for = None
 
     @property
@@ -119,15 +129,34 @@ class Outcome:
                 f"failing_apps={self.failing_apps!r}, refresh={self.refresh!r})")
 
 
-@dataclass
-class _BadInterval:
-    start: datetime
-    end: Optional[datetime]
-    state: str
+class RefreshBook:
+    """Hard refreshes the driver sent, and whether Argo CD has processed each one."""
+
+    def __init__(self) -> None:
+        self.sent: Dict[AppKey, str] = {}    # key -> resourceVersion of our patch
+        self._seen: Set[AppKey] = set()
+
+    def record(self, key: AppKey, resource_version: str) -> None:
+        self.sent[key] = resource_version
+        self._seen.discard(key)
+
+    def processed(self, key: AppKey, obj: Mapping) -> bool:
+        """True once Argo CD has removed our refresh annotation again."""
+        annotated = bool((meta(obj).get("annotations") or {}).get(REFRESH_ANNOTATION))
+        rv = meta(obj).get("resourceVersion", "")
+        if annotated:
+            self._seen.add(key)
+            return False
+        if key in self._seen:
+            return True
+        try:
+            return int(rv) > int(self.sent[key])
+        except (TypeError, ValueError):
+            return False
 
 
 class WaveTracker:
-    """Discover children, judge them, and walk the waves in order."""
+    """Discover members, judge them, and walk the waves in order."""
 
     def __init__(self, namespace: str, root: Optional[str] = None, *,
                  expected_apps: Tuple[str, ...] = (), target_revision: Optional[str] = None,
@@ -137,7 +166,8 @@ class WaveTracker:
                  wall_clock: Callable[[], datetime] = _utcnow):
         self.namespace = namespace
         self.root_key: Optional[AppKey] = (namespace, root) if root else None
-        self.expected = [(namespace, n) if "/" not in n else tuple(n.split("/", 1)) for n in expected_apps]
+        expected = [(namespace, n) if "/" not in n else tuple(n.split("/", 1)) for n in expected_apps]
+        self.discovery = ChildDiscovery(namespace, self.root_key, expected)  # type: ignore[arg-type]
         self.target_revision = target_revision
         self.wave_timeout = float(wave_timeout)
         self.timeout = float(timeout)
@@ -150,29 +180,34 @@ class WaveTracker:
         self.states: Dict[AppKey, AppState] = {}
         self.waves: Dict[int, WaveRecord] = {}
         self.ok_at: Dict[AppKey, float] = {}
-        self.refreshed: Dict[AppKey, str] = {}   # key -> resourceVersion of our patch
-        self._refresh_seen: Set[AppKey] = set()
-        self.violations: List[str] = []
-        self._violation_pairs: Set[Tuple[AppKey, AppKey]] = set()
-        self._bad: Dict[AppKey, List[_BadInterval]] = {}
-        self._seen_op: Dict[AppKey, Optional[datetime]] = {}
-        self._seen_sync: Dict[AppKey, str] = {}
+        self.refreshes = RefreshBook()
+        self.audit = OrderingAudit(namespace, wall_clock)
+        self.notes: List[str] = []               # warnings about the tree (two owners, template waves)
+        self.wants_sets = False                  # an ApplicationSet is a member or a nested parent's child
         self.root_note = ""
         # State of the last full pass, for incremental updates.
-        self._synced = False                                  # a full pass completed since the last failure
-        self._members: Dict[AppKey, int] = {}                 # children and their waves
-        self._root_children: Dict[AppKey, int] = {}           # the root's status.resources entries
-        self._expected_keys: Set[AppKey] = {tuple(k) for k in self.expected}  # type: ignore[misc]
+        self._synced = False
+        self._children = Children()
         self._root_source: Tuple[str, str, str] = ("", "", "")
-        self._pending: Optional[str] = None                   # why the child list may be incomplete
-        self._reads: Dict[AppKey, Set[AppKey]] = {}           # member -> apps its verdict read
-        self._readers: Dict[AppKey, Set[AppKey]] = {}         # app -> members whose verdict read it
-        # Per wave: members not ready, members failing, members in a not-ready interval now, and the
-        # latest end of their closed not-ready intervals (so one change costs O(1), not O(apps)).
-        self._not_ok: Dict[int, Set[AppKey]] = {}
-        self._errors: Dict[int, Set[AppKey]] = {}
-        self._bad_open: Dict[int, Set[AppKey]] = {}
-        self._bad_until: Dict[int, datetime] = {}
+        self._seen_sets: Set[AppKey] = set()                  # ApplicationSets seen at least once
+        self._reads: Dict[AppKey, Set[AppKey]] = {}           # member -> objects its verdict read
+        self._readers: Dict[AppKey, Set[AppKey]] = {}         # object -> members whose verdict read it
+        self._not_ok: Dict[int, Set[AppKey]] = {}             # per wave: members not ready
+        self._errors: Dict[int, Set[AppKey]] = {}             # per wave: members failing
+        self._gone: Dict[int, Set[AppKey]] = {}               # per wave: members that do not exist
+
+    # -- compatibility views ---------------------------------------------------
+    @property
+    def violations(self) -> List[str]:
+        return self.audit.violations
+
+    @property
+    def refreshed(self) -> Dict[AppKey, str]:
+        return self.refreshes.sent
+
+    @property
+    def owners(self) -> Mapping[AppKey, AppKey]:
+        return self._children.owners
 
     # -- time ---------------------------------------------------------------
     def elapsed(self) -> float:
@@ -192,222 +227,169 @@ class WaveTracker:
             left = min(left, self.wave_timeout - (self.clock() - cur.started))
         return max(0.0, left)
 
-    # -- discovery ----------------------------------------------------------
-    def discover(self, index: Index) -> Tuple[Dict[AppKey, int], Optional[str]]:
-        """Children and their waves; the second value says why the list may be incomplete."""
-        members: Dict[AppKey, int] = {}
-        pending = None
-        if self.root_key:
-            root = index.get(self.root_key)
-            if root is None:
-                return members, f"root app {self.root_key[1]} does not exist in namespace {self.root_key[0]}"
-            for key, wave in child_app_keys(root):
-                members[key] = wave
-            for key, obj in index.items():
-                if key != self.root_key and tracks_to(obj, self.root_key):
-                    members.setdefault(key, 0)
-            stale = stale_comparison(root) if (root.get("status") or {}).get("sync") else "not compared yet"
-            if stale:
-                pending = f"root app {self.root_key[1]}: {stale}; its child list may be incomplete"
-        else:
-            members = {key: 0 for key in index}
-        for key in self.expected:
-            members.setdefault(tuple(key), 0)
-        for key in list(members):
-            if key in index:
-                members[key] = wave_of(index[key])
-        return members, pending
-
-    def _judge(self, key: AppKey, wave: int, index: Index, root_source: Tuple[str, str, str],
-               seen: Set[AppKey], reads: Optional[Set[AppKey]] = None) -> AppState:
-        """One app's verdict; ``reads`` collects every app it looked at (itself, nested children)."""
-        obj = index.get(key)
-        if reads is not None:
-            reads.add(key)
+    # -- judging --------------------------------------------------------------
+    def _judge(self, key: AppKey, wave: int, apps: Index, sets: Index, seen: Set[AppKey],
+               reads: Set[AppKey], nested: bool = False) -> AppState:
+        """One member's verdict; ``reads`` collects every object it looked at."""
+        reads.add(key)
+        if is_set(key):
+            self.wants_sets = True
+            obj = set_of(sets, key)
+            gen = generated_by(key, sets, apps_by_owner(apps)) if nested else self._children.generated.get(
+                key, generated_by(key, sets, EMPTY))
+            reads.update(gen)
+            state = evaluate_set(obj, key, wave, lambda k: k in apps, seen_before=key in self._seen_sets)
+            if obj is not None:
+                self._seen_sets.add(key)
+            if nested:   # inside a nested parent the set's apps count as the parent's children
+                state.reasons = state.reasons or []
+                kids = [self._judge(k, wave, apps, sets, seen, reads, True) for k in sorted(gen) if k not in seen]
+                _fold_children(state, kids)
+            return state
+        obj = apps.get(key)
         kids = None
         if obj is not None and key not in seen:
-            child_keys = child_app_keys(obj)
-            if child_keys:
+            entries = child_app_keys(obj) + child_set_keys(obj)
+            if entries:
                 seen = seen | {key}
-                kids = [self._judge(ck, cw if ck not in index else wave_of(index[ck]), index,
-                                    root_source, seen, reads) for ck, cw in child_keys if ck not in seen]
-        return evaluate(obj, key, wave, expected_revision=self.target_revision,
-                        root_source=root_source, children=kids)
+                kids = [self._judge(ck, cw, apps, sets, seen, reads, True) for ck, cw in entries if ck not in seen]
+        state = evaluate(obj, key, wave, expected_revision=self.target_revision,
+                         root_source=self._root_source, children=kids)
+        owner = self._children.owners.get(key)
+        if owner is not None:
+            state.owner = owner[1]
+        return state
 
-    def _judge_member(self, key: AppKey, wave: int, index: Index, now: float) -> None:
-        """Judge one child of the root, record its state and which apps its verdict depends on."""
+    def _judge_member(self, key: AppKey, wave: int, apps: Index, sets: Index, now: float) -> None:
+        """Judge one member, record its state and which objects its verdict depends on."""
         reads: Set[AppKey] = set()
-        state = self._judge(key, wave, index, self._root_source, set(), reads)
-        for old in self._reads.get(key, set()) - reads:
+        state = self._judge(key, wave, apps, sets, set(), reads)
+        self._forget_reads(key, keep=reads)
+        for new in reads:
+            self._readers.setdefault(new, set()).add(key)
+        self._reads[key] = reads
+        obj = set_of(sets, key) if is_set(key) else apps.get(key)
+        closed = self.audit.track(key, wave, state, obj)
+        if state.ok:
+            if key not in self.ok_at or closed:
+                self.ok_at[key] = now - self.start
+        else:
+            self.ok_at.pop(key, None)
+        self.states[key] = state
+        self._file(key, wave, state)
+
+    def _forget_reads(self, key: AppKey, keep: Iterable[AppKey] = ()) -> None:
+        for old in self._reads.get(key, set()) - set(keep):
             readers = self._readers.get(old)
             if readers is not None:
                 readers.discard(key)
                 if not readers:
                     del self._readers[old]
-        for new in reads:
-            self._readers.setdefault(new, set()).add(key)
-        self._reads[key] = reads
-        self._track_state(key, state, index.get(key), now)
-        self.states[key] = state
-        self._file(key, wave, state)
+        if not keep:
+            self._reads.pop(key, None)
 
     def _file(self, key: AppKey, wave: int, state: AppState) -> None:
         """Keep the per-wave sets of not-ready and failing members current."""
-        for table, inside in ((self._not_ok, not state.ok), (self._errors, state.verdict == ERROR)):
+        for table, inside in ((self._not_ok, not state.ok), (self._errors, state.verdict == ERROR),
+                              (self._gone, not state.exists)):
             keys = table.setdefault(wave, set())
             if inside:
                 keys.add(key)
             else:
                 keys.discard(key)
 
-    def _refile_all(self) -> None:
-        """Rebuild the per-wave sets from every member (after a full pass)."""
-        self._not_ok, self._errors, self._bad_open, self._bad_until = {}, {}, {}, {}
-        for key, wave in self._members.items():
-            self._file(key, wave, self.states[key])
-            for iv in self._bad.get(key, []):
-                self._note_interval(key, wave, iv)
-
-    def _note_interval(self, key: AppKey, wave: Optional[int], iv: _BadInterval) -> None:
-        if wave is None:
-            return
-        if iv.end is None:
-            self._bad_open.setdefault(wave, set()).add(key)
-            return
-        self._bad_open.setdefault(wave, set()).discard(key)
-        if wave not in self._bad_until or self._bad_until[wave] < iv.end:
-            self._bad_until[wave] = iv.end
-
-    def _forget_member(self, key: AppKey) -> None:
-        for old in self._reads.pop(key, set()):
-            readers = self._readers.get(old)
-            if readers is not None:
-                readers.discard(key)
-                if not readers:
-                    del self._readers[old]
-
-    def _membership(self, key: AppKey, index: Index) -> Optional[int]:
-        """The wave of ``key`` if it is a child now (by the last root seen), else None."""
-        obj = index.get(key)
-        if self.root_key:
-            member = key in self._root_children or key in self._expected_keys or (
-                obj is not None and key != self.root_key and tracks_to(obj, self.root_key))
-            if not member:
-                return None
-        elif obj is None and key not in self._expected_keys:
-            return None
-        if obj is not None:
-            return wave_of(obj)
-        return self._root_children.get(key, 0)
-
     # -- the step -------------------------------------------------------------
-    def update(self, index: Index, changed: Optional[Iterable[AppKey]] = None) -> Outcome:
+    def update(self, index: Index, changed: Optional[Iterable[AppKey]] = None,
+               sets: Optional[Index] = None, sets_changed: Optional[Iterable[AppKey]] = (),
+               ) -> Outcome:
         """Judge the latest objects and say what to do next.
 
-        ``changed``: the apps whose object changed (or vanished) since the previous
-        call; None when unknown (first call, after a re-LIST): everything is judged again.
+        ``changed``: the Applications whose object changed (or vanished) since the previous call;
+        ``sets_changed``: the same for ApplicationSets (``(namespace, name)`` keys of ``sets``).
+        None when unknown (first call, after a re-LIST): everything is judged again.
         """
+        sets = sets if sets is not None else EMPTY
         now = self.clock()
-        if changed is not None and self._synced:
+        if changed is not None and sets_changed is not None and self._synced:
             keys = set(changed)
+            set_keys = {set_key(*k[:2]) for k in sets_changed}
+            last = self._children
             if self.root_key not in keys and all(
-                    self._membership(k, index) == self._members.get(k) for k in keys):
-                return self._update_some(keys, index, now)
-        return self._update_all(index, now)
+                    self.discovery.membership(k, index, sets, last) == (last.members.get(k), last.owners.get(k))
+                    for k in keys) and not any(
+                    self.discovery.set_changed_shape(k, index, sets, last) for k in set_keys):
+                return self._update_some(keys | set_keys, index, sets, now)
+        return self._update_all(index, sets, now)
 
-    def _update_some(self, keys: Set[AppKey], index: Index, now: float) -> Outcome:
-        """Re-judge only the changed apps and the members whose verdict reads them."""
+    def _update_some(self, keys: Set[AppKey], apps: Index, sets: Index, now: float) -> Outcome:
+        """Re-judge only the changed objects and the members whose verdict reads them."""
         todo: Set[AppKey] = set()
         for key in keys:
-            if key in self._members:
+            if key in self._children.members:
                 todo.add(key)
             todo.update(self._readers.get(key, ()))
+        members = self._children.members
         for key in todo:
-            self._judge_member(key, self._members[key], index, now)
-        self._check_ordering(self._members, todo)
-        return self._advance(index, now, self._pending)
+            self._judge_member(key, members[key], apps, sets, now)
+        self.audit.check(members, self.states, self._wave_members(), todo)
+        return self._advance(apps, sets, now, self._children.pending)
 
-    def _update_all(self, index: Index, now: float) -> Outcome:
-        """Re-discover the children and judge every one of them."""
+    def _root_failure(self, apps: Index) -> Optional[Outcome]:
+        """The root cannot list its children (error condition): wait for a hard refresh or fail."""
+        assert self.root_key is not None
+        root = apps[self.root_key]
+        root_errors = error_conditions(root)
+        if not root_errors:
+            return None
+        text = "; ".join(f"{c.get('type')}: {c.get('message', '')}" for c in root_errors)
+        message = f"root app {self.root_key[1]} cannot list its children: {text}"
+        if self.hard_refresh and self.root_key not in self.refreshes.sent:
+            return Outcome("waiting", message, refresh=[self.root_key])
+        if self.hard_refresh and not self.refreshes.processed(self.root_key, root):
+            return Outcome("waiting", message)
+        return Outcome("failed", message)
+
+    def _update_all(self, apps: Index, sets: Index, now: float) -> Outcome:
+        """Re-discover the members and judge every one of them."""
         self._synced = False
-        self._root_children = {}
-        if self.root_key and self.root_key in index:
-            self._root_children = dict(child_app_keys(index[self.root_key]))
-        members, pending = self.discover(index)
-        if self.root_key and self.root_key not in index:
-            return Outcome("failed", pending or "root app missing")
+        found = self.discovery.discover(apps, sets)
+        if self.root_key and self.root_key not in apps:
+            return Outcome("failed", found.pending or "root app missing")
         root_source = ("", "", "")
         if self.root_key and self.check_root_revision:
-            root_source = target_revision_of(index[self.root_key])
+            root_source = target_revision_of(apps[self.root_key])
         if self.root_key:
-            root_errors = error_conditions(index[self.root_key])
-            if root_errors:
-                text = "; ".join(f"{c.get('type')}: {c.get('message', '')}" for c in root_errors)
-                message = f"root app {self.root_key[1]} cannot list its children: {text}"
-                if self.hard_refresh and self.root_key not in self.refreshed:
-                    return Outcome("waiting", message, refresh=[self.root_key])
-                if self.hard_refresh and not self._refresh_processed(self.root_key, index[self.root_key]):
-                    return Outcome("waiting", message)
-                return Outcome("failed", message)
-        if self.root_key and not pending and not members:
-            retrying = transient_conditions(index[self.root_key])
-            if retrying:
-                pending = f"root app {self.root_key[1]}: Argo CD retries: " + "; ".join(retrying)
-        self.root_note = pending or ""
+            failure = self._root_failure(apps)
+            if failure is not None:
+                return failure
+            if not found.pending and not found.members:
+                retrying = transient_conditions(apps[self.root_key])
+                if retrying:
+                    found.pending = f"root app {self.root_key[1]}: Argo CD retries: " + "; ".join(retrying)
+        self.root_note = found.pending or ""
         self._root_source = root_source
-        self._pending = pending
-
-        for key in [k for k in self._reads if k not in members]:
-            self._forget_member(key)
-        self._members = dict(members)
-        for key, wave in members.items():
-            self._judge_member(key, wave, index, now)
-        for key in [k for k in self.states if k not in members]:
+        for note in found.notes:
+            if note not in self.notes:
+                self.notes.append(note)
+        self._children = found
+        self.wants_sets = any(is_set(k) for k in found.members)
+        for key in [k for k in self._reads if k not in found.members]:
+            self._forget_reads(key)
+        for key, wave in found.members.items():
+            self._judge_member(key, wave, apps, sets, now)
+        for key in [k for k in self.states if k not in found.members]:
             del self.states[key]
-        self._refile_all()
-        self._place_in_waves(members, now)
-        self._check_ordering(members)
+        self._not_ok, self._errors, self._gone = {}, {}, {}
+        for key, wave in found.members.items():
+            self._file(key, wave, self.states[key])
+        self.audit.refile(found.members)
+        self._place_in_waves(found.members, now)
+        self.audit.check(found.members, self.states, self._wave_members())
         self._synced = True
-        return self._advance(index, now, pending)
+        return self._advance(apps, sets, now, found.pending)
 
-    def _track_state(self, key: AppKey, state: AppState, obj: Optional[Mapping], now: float) -> None:
-        intervals = self._bad.setdefault(key, [])
-        open_iv = intervals[-1] if intervals and intervals[-1].end is None else None
-        label = f"{state.sync}/{state.health}" + (f" ({state.conditions[0].split(':')[0]})" if state.conditions else "")
-        if state.ok:
-            if key not in self.ok_at or (open_iv is not None):
-                self.ok_at[key] = now - self.start
-            if open_iv is not None:
-                open_iv.end = self.wall()
-                self._note_interval(key, self._members.get(key), open_iv)
-            return
-        self.ok_at.pop(key, None)
-        if open_iv is None:
-            intervals.append(_BadInterval(self._bad_since(obj, state), None, label))
-            self._note_interval(key, self._members.get(key), intervals[-1])
-        else:
-            open_iv.state = label
-        state.bad_since = intervals[-1].start
-
-    def _bad_since(self, obj: Optional[Mapping], state: AppState) -> datetime:
-        """Earliest moment the app is known to have been in its current not-ready state."""
-        candidates: List[datetime] = [self.wall()]
-        if obj is not None:
-            status = obj.get("status") or {}
-            if not status:
-                created = parse_time(meta(obj).get("creationTimestamp"))
-                if created:
-                    candidates.append(created)
-            health = status.get("health") or {}
-            if health.get("status") and health.get("status") != "Healthy":
-                t = parse_time(health.get("lastTransitionTime"))
-                if t:
-                    candidates.append(t)
-            for cond in error_conditions(obj):
-                t = parse_time(cond.get("lastTransitionTime"))
-                if t:
-                    candidates.append(t)
-        return min(candidates)
+    def _wave_members(self) -> Dict[int, List[AppKey]]:
+        return {w: rec.members for w, rec in self.waves.items()}
 
     def _place_in_waves(self, members: Mapping[AppKey, int], now: float) -> None:
         grouped = dict(group_by_wave(members))
@@ -419,70 +401,23 @@ class WaveTracker:
         for wave in [w for w in self.waves if w not in grouped]:
             del self.waves[wave]
 
-    def _check_ordering(self, members: Mapping[AppKey, int], candidates: Optional[Set[AppKey]] = None) -> None:
-        """A later wave synced while an earlier one was not ready: Argo CD did not gate.
-
-        ``candidates``: the apps judged again (only their state can bring new evidence).
-        """
-        for later, lwave in members.items() if candidates is None else (
-                (k, members[k]) for k in sorted(candidates, key=lambda k: (k[1], k[0]))):
-            st = self.states[later]
-            # evidence .. latest: when the later app synced. Argo CD's operation start times are whole
-            # seconds, so that operation began somewhere in [startedAt, startedAt + 1 s): only an earlier
-            # app still not ready at the end of that second proves the order was broken (the watch saw
-            # the earlier app turn ready at millisecond precision).
-            evidence: Optional[datetime] = None
-            latest: Optional[datetime] = None
-            if st.op_started and st.op_started != self._seen_op.get(later):
-                evidence, latest = st.op_started, st.op_started + TIMESTAMP_RESOLUTION
-            elif st.sync == "Synced" and self._seen_sync.get(later) not in (None, "Synced"):
-                evidence = latest = self.wall()
-            self._seen_op[later] = st.op_started
-            self._seen_sync[later] = st.sync
-            if evidence is None:
-                continue
-            for earlier, ewave in self._earlier_suspects(lwave, evidence):
-                if (later, earlier) in self._violation_pairs:
-                    continue
-                for iv in self._bad.get(earlier, []):
-                    if iv.start <= evidence and (iv.end is None or latest < iv.end):
-                        self._violation_pairs.add((later, earlier))
-                        self.violations.append(
-                            f"ordering broken: wave {lwave} app {display_name(later, self.namespace)} synced at "
-                            f"{iso(evidence)} while wave {ewave} app {display_name(earlier, self.namespace)} "
-                            f"was {iv.state}")
-                        break
-
-    def _earlier_suspects(self, lwave: int, evidence: datetime) -> Iterable[Tuple[AppKey, int]]:
-        """Members of waves before ``lwave`` that may have been not ready at ``evidence``.
-
-        A wave none of whose members is in a not-ready interval now, and whose intervals all
-        ended by ``evidence``, is skipped whole.
-        """
-        for ewave in sorted(self.waves):
-            if ewave >= lwave:
-                break
-            until = self._bad_until.get(ewave)
-            if not self._bad_open.get(ewave) and (until is None or until <= evidence):
-                continue
-            for earlier in self.waves[ewave].members:
-                yield earlier, ewave
-
-    def _advance(self, index: Index, now: float, pending: Optional[str]) -> Outcome:
+    def _advance(self, apps: Index, sets: Index, now: float, pending: Optional[str]) -> Outcome:
         refresh: List[AppKey] = []
         for wave in sorted(self.waves):
             rec = self.waves[wave]
             if rec.started is None:
                 rec.started = now
+            if rec.completed is not None and self._gone.get(wave):
+                rec.completed, rec.detected_at = None, None   # a member vanished (deleted): not done any more
+                rec.started = now
             failing = [self.states[k] for k in _ordered(self._errors.get(wave, ()))]
             give_up = []
             for s in failing:
-                if self.hard_refresh and s.exists:
-                    obj = index[s.key]
-                    if s.key not in self.refreshed:
+                if self.hard_refresh and s.exists and not is_set(s.key):
+                    if s.key not in self.refreshes.sent:
                         refresh.append(s.key)
                         continue
-                    if not self._refresh_processed(s.key, obj):
+                    if not self.refreshes.processed(s.key, apps[s.key]):
                         continue   # Argo CD has not processed our refresh yet: keep waiting
                 give_up.append(s)
             if give_up:
@@ -496,29 +431,14 @@ class WaveTracker:
                     rec.detected_at = self.wall()
                     continue
                 return Outcome("waiting", failing_wave=wave, refresh=refresh, waiting_for=set(waiting),
-                               namespace=self.namespace)
+                               states=self.states, namespace=self.namespace)
         if pending:
             return Outcome("waiting", pending, refresh=refresh)
         return Outcome("done", "all waves are Synced and Healthy", refresh=refresh)
 
     def refresh_sent(self, key: AppKey, resource_version: str) -> None:
         """Record the hard refresh the driver patched onto ``key``."""
-        self.refreshed[key] = resource_version
-        self._refresh_seen.discard(key)
-
-    def _refresh_processed(self, key: AppKey, obj: Mapping) -> bool:
-        """True once Argo CD has removed our refresh annotation again."""
-        annotated = bool((meta(obj).get("annotations") or {}).get(REFRESH_ANNOTATION))
-        rv = meta(obj).get("resourceVersion", "")
-        if annotated:
-            self._refresh_seen.add(key)
-            return False
-        if key in self._refresh_seen:
-            return True
-        try:
-            return int(rv) > int(self.refreshed[key])
-        except (TypeError, ValueError):
-            return False
+        self.refreshes.record(key, resource_version)
 
     def timed_out(self) -> Outcome:
         """The outcome once the wave's or the overall deadline has passed."""
@@ -532,15 +452,45 @@ class WaveTracker:
                        cur.wave, [s.key for s in waiting])
 
 
+def _fold_children(state: AppState, kids: List[AppState]) -> None:
+    """A nested ApplicationSet's verdict includes its generated apps' verdicts."""
+    from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import OK, WAIT
+    for kid in kids:
+        if kid.verdict == ERROR:
+            state.verdict, state.health = ERROR, "Degraded"
+            state.reasons.append(f"generated app {kid.key[1]}: {kid.message}")
+        elif kid.verdict == WAIT:
+            if state.verdict == OK:
+                state.verdict, state.health = WAIT, "Progressing"
+            state.reasons.append(f"generated app {kid.key[1]}: {kid.message}")
+
+
+def member_name(key: AppKey, states: Mapping[AppKey, AppState], home_ns: str) -> str:
+    """``NAME``, ``NAME (generated by SET)`` or ``applicationset NAME`` for messages."""
+    name = display_name(key, home_ns)
+    if is_set(key):
+        return f"applicationset {name}"
+    state = states.get(key)
+    if state is not None and state.owner:
+        return f"{name} (generated by {state.owner})"
+    return name
+
+
 def _ordered(keys: Iterable[AppKey]) -> List[AppKey]:
-    """Keys in the order of a wave's members (by name, then namespace)."""
-    return sorted(keys, key=lambda k: (k[1], k[0]))
+    """Keys in the order of a wave's members (by name, then namespace; an ApplicationSet first)."""
+    return sorted(keys, key=lambda k: (k[1], k[0], len(k)))
 
 
 def _fail_text(wave: int, states: List[AppState], home_ns: str) -> str:
     parts = []
     for s in states:
+        name = display_name(s.key, home_ns)
+        if is_set(s.key):
+            parts.append(f"wave {wave}, applicationset {name}: {s.sync}, health {s.health}"
+                         + (f" - {s.message}" if s.message else ""))
+            continue
         op = f", operation {s.operation}" if s.operation else ""
-        parts.append(f"wave {wave}, app {display_name(s.key, home_ns)}: sync {s.sync}, health {s.health}{op}"
+        gen = f" (generated by {s.owner})" if s.owner else ""
+        parts.append(f"wave {wave}, app {name}{gen}: sync {s.sync}, health {s.health}{op}"
                      + (f" - {s.message}" if s.message else ""))
     return "; ".join(parts)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from typing import Any, Dict, Iterator, List, Optional
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8sError
@@ -31,6 +33,13 @@ class Advance:
         self.seconds = seconds
 
 
+class WaitFor:
+    """A step in a scripted stream: hold the stream (real time, at most 5 s) until ``predicate(client)``."""
+
+    def __init__(self, predicate):
+        self.predicate = predicate
+
+
 class FakeClient:
     """LIST answers from ``apps``; each WATCH replays the next scripted stream.
 
@@ -51,6 +60,13 @@ class FakeClient:
         self.streams: List[Any] = []
         self.calls: List[tuple] = []
         self.list_errors: List[Exception] = []
+        # ApplicationSets: their LIST, and scripted WATCH streams. With none left a set WATCH stays
+        # open without advancing the fake clock (as a quiet real one does), so it never races the
+        # Application stream; ``idle_blocks`` does the same for Application streams.
+        self.sets: Dict[tuple, dict] = {}
+        self.set_streams: List[Any] = []
+        self.idle_blocks = False
+        self.stop = threading.Event()
 
     # -- verbs the module uses -------------------------------------------------
     def get(self, ref, name, namespace=None):
@@ -67,6 +83,9 @@ class FakeClient:
             wanted = dict(kv.split("=", 1) for kv in (label_selector or "").split(",") if kv)
             return {"items": [copy.deepcopy(p) for p in self.pods
                               if wanted.items() <= (p["metadata"].get("labels") or {}).items()]}
+        if ref.plural == "applicationsets":
+            return {"metadata": {"resourceVersion": self.list_rv},
+                    "items": [copy.deepcopy(a) for a in self.sets.values()]}
         if self.list_errors:
             raise self.list_errors.pop(0)
         return {"metadata": {"resourceVersion": self.list_rv},
@@ -74,6 +93,11 @@ class FakeClient:
 
     def watch(self, ref, namespace, resource_version, timeout_seconds, label_selector=None) -> Iterator[dict]:
         self.calls.append(("watch", ref.plural, namespace, resource_version, timeout_seconds))
+        if ref.plural == "applicationsets" or self.idle_blocks:
+            streams = self.set_streams if ref.plural == "applicationsets" else self.streams
+            if not streams:
+                return self._quiet()
+            return self._replay(streams.pop(0))
         if not self.streams:
             def idle():
                 self.clock.advance(timeout_seconds)
@@ -85,9 +109,18 @@ class FakeClient:
             raise script
         return self._replay(script)
 
+    def _quiet(self):
+        self.stop.wait(2.0)     # real time: the driver closes the stream when it is done
+        return
+        yield  # pragma: no cover
+
     def _replay(self, script):
         for step in script:
-            if isinstance(step, Advance):
+            if isinstance(step, WaitFor):
+                end = time.monotonic() + 5
+                while not step.predicate(self) and time.monotonic() < end:
+                    time.sleep(0.01)
+            elif isinstance(step, Advance):
                 self.clock.advance(step.seconds)
             elif isinstance(step, Exception):
                 raise step
@@ -96,6 +129,9 @@ class FakeClient:
                 if step.get("type") in ("ADDED", "MODIFIED") and obj.get("kind") == "Application":
                     m = obj["metadata"]
                     self.apps[(m["namespace"], m["name"])] = obj
+                if step.get("type") in ("ADDED", "MODIFIED") and obj.get("kind") == "ApplicationSet":
+                    m = obj["metadata"]
+                    self.sets[(m["namespace"], m["name"])] = obj
                 yield copy.deepcopy(step)
 
     def merge_patch(self, ref, name, patch, namespace=None, dry_run=False):

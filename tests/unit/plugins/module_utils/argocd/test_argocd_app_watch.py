@@ -124,12 +124,13 @@ def test_counting_client_counts_every_request():
     assert w.client.requests == 2             # LIST + WATCH
 
 
-def test_a_closer_deadline_reopens_the_stream_shorter():
-    # the first wait ran with the overall timeout (children unknown yet); then a wave's deadline applies
+def test_a_wait_ends_at_its_own_deadline_and_the_next_one_resumes():
+    # the stream outlasts the second wait: the wait returns at its deadline, the next one resumes
     clock, client, w = setup([[event("MODIFIED", application("ns", 0, rv="151")), Advance(1000)],
                               [event("MODIFIED", application("ns", 0, rv="152"))]])
     assert w.wait_for_change(240) is True
+    assert w.wait_for_change(30) is False
     assert w.wait_for_change(30) is True
     watches = [c for c in client.calls if c[0] == "watch"]
     assert [(c[3], c[4]) for c in watches] == [("150", 240), ("151", 30)]
-    assert w.relists == 1
+    assert w.relists == 1 and w.resumes == 1

@@ -16,6 +16,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
     target_revision_of,
     tracks_to,
     wave_of,
+    wave_problem,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from tests.unit.plugins.module_utils.argocd.argocd_objects import (
@@ -43,9 +44,12 @@ def test_parse_wave(value, wave):
 
 
 @pytest.mark.parametrize("value", ["one", "1.5", True, "2a"])
-def test_bad_wave_names_the_app(value):
-    with pytest.raises(ValidationError, match=r"Application db: annotation argocd.argoproj.io/sync-wave"):
-        wave_of(application("db", value))
+def test_bad_wave_counts_as_zero_as_in_argo_cd_and_is_named(value):
+    app = application("db", value)
+    assert wave_of(app) == 0
+    assert wave_problem(app).startswith("Application db: annotation argocd.argoproj.io/sync-wave=")
+    assert "syncs it as wave 0" in wave_problem(app)
+    assert wave_problem(application("db", "3")) is None
 
 
 def test_missing_annotation_is_wave_zero():

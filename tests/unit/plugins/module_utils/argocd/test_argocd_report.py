@@ -49,5 +49,5 @@ def test_entries_from_a_tracker():
     db = entries[1]["apps"][0]
     assert db["name"] == "db" and db["ready"] is False and db["seconds_to_healthy"] is None
     assert db["operation"] == "Succeeded" and db["revision"]
-    assert set(db) == {"name", "namespace", "sync", "health", "operation", "revision", "ready",
+    assert set(db) == {"name", "namespace", "kind", "owner", "sync", "health", "operation", "revision", "ready",
                        "seconds_to_healthy", "message"}

@@ -271,11 +271,15 @@ def test_validation_failure_makes_no_request():
     assert client.calls == []
 
 
-def test_bad_wave_annotation_fails_naming_the_app():
+def test_bad_wave_annotation_is_wave_zero_with_a_warning_naming_the_app():
+    # Argo CD v3.6.1 syncs an app whose sync-wave is not an integer as wave 0: judge what it does, and warn
     clock = FakeClock()
-    client = FakeClient(clock, [root_app(ENTRIES[:1]), application("ns", "first")], configmap=GATING_CM)
-    with pytest.raises(ValidationError, match="Application ns: annotation argocd.argoproj.io/sync-wave='first'"):
-        run(client, clock)
+    client = FakeClient(clock, [root_app([child_entry("ns", 0)]), application("ns", "first")], configmap=GATING_CM)
+    result = run(client, clock)
+    assert "_fail_msg" not in result
+    assert [w["wave"] for w in result["waves"]] == [0]
+    assert any("Application ns: annotation argocd.argoproj.io/sync-wave='first' is not an integer" in w
+               for w in result["warnings_list"])
 
 
 def test_deep_copy_safety_of_fixtures():
