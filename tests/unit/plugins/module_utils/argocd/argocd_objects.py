@@ -137,7 +137,10 @@ def appset(name: str, apps: List[str], *, namespace: str = "argocd", uid: Option
                      "annotations": {"argocd.argoproj.io/tracking-id":
                                      f"root:argoproj.io/ApplicationSet:{namespace}/{name}"}},
         "spec": {"goTemplate": True, "generators": [{"list": {"elements": [{"name": a} for a in apps]}}],
-                 "template": {"metadata": {"name": "{{.name}}"}, "spec": {"project": "default"}}},
+                 "template": {"metadata": {"name": "{{.name}}"},
+                              "spec": {"project": "default", "source": source("apps/{{.name}}"),
+                                       "destination": {"server": "https://kubernetes.default.svc",
+                                                       "namespace": "{{.name}}"}}}},
     }
     if not status:
         return obj
