@@ -22,10 +22,23 @@ description:
     created yet (status C(Missing)), plus any Application whose C(argocd.argoproj.io/tracking-id) annotation or
     C(app.kubernetes.io/instance) label names the root. They are re-discovered on every change, so apps that Argo CD
     creates only after an earlier wave is healthy are waited for too (unlike C(argocd app wait -l)).
+  - A child's wave is the one in its parent's C(status.resources), taken from the parent's desired manifest (the
+    wave Argo CD orders the parent's sync by), not a live annotation that another owner may rewrite. A sync-wave that
+    is not an integer counts as wave 0, as in Argo CD, with a warning.
+  - An ApplicationSet among the root's (or a nested parent's) resources is a member of its wave, and so is every
+    Application it generates (controller C(ownerReference) to the set's uid, or listed in the set's
+    C(status.resources)), judged like any child. The set itself fails its wave on C(ErrorOccurred=True) or
+    C(ResourcesUpToDate=False), naming the condition, and waits while it has no status yet, while a progressive sync
+    is under way (C(RolloutProgressing=True), the step is named), or while an app it lists (or counts in
+    C(status.resourcesCount)) is not created yet. Argo CD orders the root's sync by the set's wave only: a generated
+    app whose template carries another C(sync-wave) is judged in the set's wave, with a warning naming both numbers.
+    An app that a parent lists and a set generates is reported as having two owners. Apps of sets outside the root
+    are not pulled in.
   - A nested App-of-Apps (a child that manages Applications itself) is judged by its own children, not by its health,
     which Argo CD updates only on its resync period.
   - Watch based. One LIST of the Applications of O(namespace), then one WATCH resumed from the last resourceVersion
-    when the server ends the stream; C(410 Gone) triggers a fresh LIST; a dropped connection (API server restart) is
+    when the server ends the stream (and the same for ApplicationSets once one is a member, both streams waited on
+    at once); C(410 Gone) triggers a fresh LIST; a dropped connection (API server restart) is
     retried with bounded backoff. The number of requests does not grow with the number of apps. One timeout per
     wave and one overall, on the monotonic clock.
   - Fails fast when an app of the wave being waited on (or of an earlier one) is C(Degraded), has an error condition
@@ -117,7 +130,8 @@ notes:
   - Times in RV(waves) are seconds since the module started watching; an app or wave that was ready at the first
     LIST shows C(0).
   - Child Applications must live in O(namespace); the module watches that one namespace.
-  - Needs C(list) and C(watch) on C(applications.argoproj.io), C(get) on the C(argocd-cm) ConfigMap, C(patch) on
+  - Needs C(list) and C(watch) on C(applications.argoproj.io) (and on C(applicationsets.argoproj.io) when the tree
+    has ApplicationSets), C(get) on the C(argocd-cm) ConfigMap, C(patch) on
     Applications for O(hard_refresh_on_error), and C(get) on workloads plus C(list) on pods for the diagnosis.
 seealso:
   - module: ecoeco.gitops.argocd_root_app
@@ -181,7 +195,13 @@ waves:
       elements: dict
       contains:
         name:
-          description: Application name (C(namespace/name) outside O(namespace)).
+          description: Application (or ApplicationSet) name (C(namespace/name) outside O(namespace)).
+          type: str
+        kind:
+          description: C(Application), or C(ApplicationSet) for the row of a set (its apps follow it).
+          type: str
+        owner:
+          description: The ApplicationSet that generated the app, or null.
           type: str
         namespace:
           description: Application namespace.
@@ -219,6 +239,8 @@ waves:
           health: Healthy
           operation: Succeeded
           revision: 4f2a1c9e0b7d
+          kind: Application
+          owner: null
           ready: true
           seconds_to_healthy: 3.2
           message: ""

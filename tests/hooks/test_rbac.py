@@ -26,6 +26,8 @@ ALLOWED = [
     ("list", "argoproj.io", "applications", ARGOCD, None, None),
     ("watch", "argoproj.io", "applications", ARGOCD, None, None),
     ("patch", "argoproj.io", "applications", ARGOCD, "databases", None),
+    ("list", "argoproj.io", "applicationsets", ARGOCD, None, None),
+    ("watch", "argoproj.io", "applicationsets", ARGOCD, None, None),
     ("get", "", "configmaps", ARGOCD, "argocd-cm", None),
 ]
 DENIED = [
@@ -64,6 +66,9 @@ DENIED = [
     ("get", "argoproj.io", "applications", "default", "root-app", None),
     ("patch", "argoproj.io", "applications", "default", "root-app", None),
     ("get", "argoproj.io", "appprojects", ARGOCD, "default", None),
+    ("create", "argoproj.io", "applicationsets", ARGOCD, None, None),
+    ("patch", "argoproj.io", "applicationsets", ARGOCD, "apis", None),
+    ("list", "argoproj.io", "applicationsets", "default", None, None),
     ("get", "", "configmaps", ARGOCD, "argocd-rbac-cm", None),
     ("list", "", "configmaps", ARGOCD, None, None),
     ("patch", "", "configmaps", ARGOCD, "argocd-cm", None),
