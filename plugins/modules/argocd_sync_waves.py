@@ -30,7 +30,7 @@ description:
     C(status.resources)), judged like any child. The set itself fails its wave on C(ErrorOccurred=True) or
     C(ResourcesUpToDate=False), naming the condition, and waits while it has no status yet, while a progressive sync
     is under way (C(RolloutProgressing=True), the step is named), or while an app it lists (or counts in
-    C(status.resourcesCount)) is not created yet. Argo CD orders the root's sync by the set's wave only: a generated
+    C(status.resourcesCount)) is not created yet. Argo CD orders the root's sync by the set's wave only, so a generated
     app whose template carries another C(sync-wave) is judged in the set's wave, with a warning naming both numbers.
     An app that a parent lists and a set generates is reported as having two owners. Apps of sets outside the root
     are not pulled in.
@@ -126,6 +126,14 @@ options:
       - Fail instead of warning when C(argocd-cm) has no gating health check for C(argoproj.io/Application).
     type: bool
     default: false
+  junit_file:
+    description:
+      - Also write the report as JUnit XML to this path on the host that runs the module, whether the waves pass or
+        not (also in check mode), with one C(testsuite) per wave, one C(testcase) per app (ApplicationSets and their
+        generated apps too) whose C(time) is its seconds to healthy; an app that is not ready is a C(failure) whose
+        message is its verdict and diagnosis. CI systems (GitLab CI C(artifacts:reports:junit), Jenkins C(junit))
+        show it as test results.
+    type: path
 notes:
   - Times in RV(waves) are seconds since the module started watching; an app or wave that was ready at the first
     LIST shows C(0).
@@ -162,6 +170,11 @@ EXAMPLES = r"""
   ecoeco.gitops.argocd_sync_waves:
     label_selector: app.kubernetes.io/part-of=ecoeco
     expected_apps: [infrastructure, databases, workers, apis]
+
+- name: Verify, and leave a JUnit report for the CI system
+  ecoeco.gitops.argocd_sync_waves:
+    root_app: root
+    junit_file: "{{ lookup('env', 'CI_PROJECT_DIR') }}/waves-junit.xml"
 
 - name: Show the current state only
   ecoeco.gitops.argocd_sync_waves:
@@ -310,6 +323,7 @@ ARGUMENT_SPEC = dict(
     timeout=dict(type="float", default=1800),
     hard_refresh_on_error=dict(type="bool", default=False),
     require_health_check=dict(type="bool", default=False),
+    junit_file=dict(type="path"),
     **AUTH_ARG_SPEC,
 )
 

@@ -23,6 +23,7 @@ EXPECTED_RULES = {
     ("ClusterRole", "", "nodes"): {"get", "list", "patch"},
     ("ClusterRole", "", "namespaces"): {"get", "create", "patch"},
     ("Role", "argoproj.io", "applications"): {"get", "list", "watch", "patch"},
+    ("Role", "argoproj.io", "applicationsets"): {"list", "watch"},
     ("Role", "", "configmaps"): {"get"},
 }
 

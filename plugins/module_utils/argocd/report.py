@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+import xml.etree.ElementTree as ET  # nosec B405 - builds XML, never parses untrusted input
 from typing import Any, Dict, List, Mapping, Sequence
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import AppKey, display_name, is_set
@@ -105,3 +108,58 @@ def failing_apps_text(keys: Sequence[AppKey], diagnoses: Mapping[AppKey, List[st
         if lines:
             parts.append(f"app {display_name(key, home_ns)}: " + "; ".join(lines))
     return " | ".join(parts)
+
+
+def junit_xml(waves: Sequence[Mapping[str, Any]], diagnoses: Mapping[str, str], *, name: str = "argocd sync waves",
+              elapsed: float = 0.0, notes: Sequence[str] = ()) -> str:
+    """The wave report as JUnit XML: a testsuite per wave, a testcase per app (sets and generated apps too).
+
+    A testcase's time is its seconds to healthy; an app that is not ready is a failure whose message is its
+    diagnosis line (or, without one, why it is not ready). ``notes`` (warnings, ordering) go to system-out.
+    """
+    root = ET.Element("testsuites", name=name, time=f"{elapsed:.3f}")
+    total = failed = 0
+    for wave in waves:
+        apps = wave["apps"]
+        bad = [a for a in apps if not a["ready"]]
+        suite = ET.SubElement(root, "testsuite", name=f"wave {wave['wave']}", tests=str(len(apps)),
+                              failures=str(len(bad)), errors="0", skipped="0",
+                              time=f"{wave['seconds_to_healthy'] or 0.0:.3f}")
+        for app in apps:
+            case = ET.SubElement(suite, "testcase", classname=f"wave {wave['wave']}", name=_case_name(app),
+                                 time=f"{app['seconds_to_healthy'] or 0.0:.3f}")
+            if not app["ready"]:
+                why = diagnoses.get(app["name"]) or app["message"] or "not ready"
+                failure = ET.SubElement(case, "failure", message=why, type=f"{app['sync']}/{app['health']}")
+                failure.text = why
+        total += len(apps)
+        failed += len(bad)
+    root.set("tests", str(total))
+    root.set("failures", str(failed))
+    root.set("errors", "0")
+    if notes:
+        ET.SubElement(root, "system-out").text = "\n".join(notes)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _case_name(app: Mapping[str, Any]) -> str:
+    if app.get("kind", "Application") != "Application":
+        return f"{app['name']} ({app['kind']})"
+    if app.get("owner"):
+        return f"{app['owner']}/{app['name']}"
+    return app["name"]
+
+
+def write_file(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a reader never sees half a report)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".report-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

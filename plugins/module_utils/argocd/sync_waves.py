@@ -12,9 +12,10 @@ app while waiting.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.app_watch import (
     ApplicationWatch,
@@ -33,7 +34,9 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.health_check 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.report import (
     failing_apps_text,
     format_table,
+    junit_xml,
     wave_entries,
+    write_file,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.waves import Outcome, WaveTracker, _utcnow
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
@@ -60,6 +63,11 @@ def validate(params: Dict[str, Any]) -> None:
         raise ValidationError(f"label_selector {selector!r} is not a Kubernetes label selector")
     if params.get("target_revision") is not None and not params["target_revision"].strip():
         raise ValidationError("target_revision must not be empty when given")
+    junit = params.get("junit_file")
+    if junit is not None:
+        folder = os.path.dirname(os.path.abspath(junit)) if junit.strip() else ""
+        if not junit.strip() or os.path.isdir(junit) or not os.path.isdir(folder):
+            raise ValidationError(f"junit_file {junit!r}: must be a file path in an existing directory")
     for name in params.get("expected_apps") or []:
         if not name or name.count("/") > 1:
             raise ValidationError(f"expected_apps: {name!r} is not an app name or namespace/name")
@@ -118,8 +126,9 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
     warnings.extend(tracker.notes)
     if tracker.violations:
         warnings.extend(tracker.violations)
+    diagnoses: Dict[str, str] = {}
     if outcome.phase == "failed" and not check_mode:
-        result["_fail_msg"] = _failure_message(counting, outcome, apps, group, tracker, health_check)
+        result["_fail_msg"], diagnoses = _failure_message(counting, outcome, apps, group, tracker, health_check)
     elif check_mode and outcome.phase != "done":
         result["msg"] = f"check mode, current state: {outcome.message}"
     else:
@@ -132,6 +141,10 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
         "api_requests": counting.requests,
         "warnings_list": warnings,
     })
+    if params.get("junit_file"):
+        write_file(params["junit_file"], junit_xml(
+            waves, diagnoses, name=f"argocd sync waves of {params.get('root_app') or params.get('label_selector')}",
+            elapsed=tracker.elapsed(), notes=warnings))
     return result
 
 
@@ -153,8 +166,11 @@ def _hard_refresh(client: Any, key: AppKey, tracker: WaveTracker) -> None:
 
 
 def _failure_message(client: Any, outcome: Outcome, apps: ResourceWatch, group: WatchGroup,
-                     tracker: WaveTracker, health_check: str) -> str:
-    """The outcome, with the object-level diagnosis of the failing apps (costs a few requests)."""
+                     tracker: WaveTracker, health_check: str) -> Tuple[str, Dict[str, str]]:
+    """The outcome, with the object-level diagnosis of the failing apps (costs a few requests).
+
+    Also returns each failing member's own line (its verdict and diagnosis) by report name.
+    """
     msg = outcome.message
     diagnoses = {}
     for key in [k for k in outcome.failing_apps if not is_set(k)][:MAX_DIAGNOSED_APPS]:
@@ -168,4 +184,11 @@ def _failure_message(client: Any, outcome: Outcome, apps: ResourceWatch, group: 
         msg += " || " + "; ".join(tracker.violations)
     if health_check != GATING:
         msg += f" || health check in argocd-cm: {health_check} (Argo CD does not gate waves fully)"
-    return msg
+    lines: Dict[str, str] = {}
+    for key in outcome.failing_apps:
+        state = tracker.states.get(key)
+        line = state.message if state is not None else ""
+        if diagnoses.get(key):
+            line += " - diagnosis: " + "; ".join(diagnoses[key])
+        lines[display_name(key, tracker.namespace)] = line
+    return msg, lines

@@ -42,7 +42,7 @@ def test_examples_and_return_parse_and_cover_the_result():
     assert {"waves", "report", "health_check", "ordering_violations", "elapsed", "api_requests",
             "refreshed", "watch", "msg"} <= set(ret)
     assert set(ret["waves"]["contains"]["apps"]["contains"]) == {
-        "name", "namespace", "sync", "health", "operation", "revision", "ready", "seconds_to_healthy", "message"}
+        "name", "namespace", "kind", "owner", "sync", "health", "operation", "revision", "ready", "seconds_to_healthy", "message"}
 
 
 def run_main(args, capsys, client=None, monkeypatch=None):
