@@ -1,11 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) ecoeco.gitops contributors
 # Apache License 2.0 (see LICENSE)
-"""The one place where exceptions become ``fail_json``."""
+"""The one place where exceptions become ``fail_json``.
+
+module_utils raise :class:`ValidationError` (bad input, before any write), :class:`ModuleFailure` (the work
+failed; carries the partial result) or ``K8sError`` (an API call failed); they return warnings as a list under
+the result's ``warnings`` key.  :func:`run_module` turns all of it into ``exit_json``/``fail_json`` and
+``module.warn``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import (
     HAS_KUBERNETES,
@@ -19,6 +25,19 @@ class ValidationError(ValueError):
     """Bad module input; the message names the option or object."""
 
 
+class ModuleFailure(Exception):
+    """The module's work failed: ``msg`` says why, ``result`` is what it did and saw up to then.
+
+    module_utils raise it; only :func:`run_module` turns it into ``fail_json`` (with the result's keys, so a
+    failed verification still returns its report).
+    """
+
+    def __init__(self, msg: str, result: Optional[Dict[str, Any]] = None):
+        super().__init__(msg)
+        self.msg = msg
+        self.result: Dict[str, Any] = dict(result or {})
+
+
 def run_module(module: Any, body: Callable[[], Dict[str, Any]]) -> None:
     """Run ``body`` and exit the module with its result, or fail with a clear message."""
     if not HAS_KUBERNETES:
@@ -27,6 +46,11 @@ def run_module(module: Any, body: Callable[[], Dict[str, Any]]) -> None:
                          exception=str(KUBERNETES_IMPORT_ERROR))
     try:
         result = body()
+    except ModuleFailure as exc:
+        failed = dict(exc.result)
+        for warning in failed.pop("warnings", []):
+            module.warn(warning)
+        module.fail_json(msg=exc.msg, **failed)
     except ValidationError as exc:
         module.fail_json(msg=str(exc))
     except ClientConfigError as exc:
@@ -37,9 +61,6 @@ def run_module(module: Any, body: Callable[[], Dict[str, Any]]) -> None:
             extra["hint"] = "the credentials lack an RBAC permission for this request"
         module.fail_json(msg=str(exc), **extra)
     else:
-        for warning in result.pop("warnings_list", []):
+        for warning in result.pop("warnings", []):
             module.warn(warning)
-        failed_msg = result.pop("_fail_msg", None)
-        if failed_msg:
-            module.fail_json(msg=failed_msg, **result)
         module.exit_json(**result)

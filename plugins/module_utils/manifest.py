@@ -367,5 +367,5 @@ class ManifestApplier:
         if self.want_diff:
             out["diff"] = self.diffs
         if self.warnings:
-            out["warnings_list"] = self.warnings
+            out["warnings"] = self.warnings
         return out

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
+from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ModuleFailure, ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import NODES, K8sError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation import (
     dns1123_subdomain_error,
@@ -386,8 +386,7 @@ def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool) 
                 f"{', '.join(plan.missing)}")
         if params.get("missing_nodes", "warn") == "fail":
             result["api_requests"] = counter.count
-            result["_fail_msg"] = text + " (missing_nodes=fail; nothing was changed)"
-            return result
+            raise ModuleFailure(text + " (missing_nodes=fail; nothing was changed)", result)
         warnings.append(text)
     if plan.undeclared_managed and not params.get("prune_undeclared_nodes"):
         warnings.append(f"{len(plan.undeclared_managed)} node(s) not in declared_nodes carry managed labels "
@@ -408,6 +407,6 @@ def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool) 
     if warnings:
         result["warnings"] = warnings
     if errors:
-        result["_fail_msg"] = "patching failed for node(s): " + "; ".join(
-            f"{name}: {msg}" for name, msg in sorted(errors.items()))
+        raise ModuleFailure("patching failed for node(s): " + "; ".join(
+            f"{name}: {msg}" for name, msg in sorted(errors.items())), result)
     return result

@@ -337,12 +337,9 @@ def main() -> None:
     )
 
     def body() -> dict:
-        sync_waves.validate(module.params)
+        sync_waves.validate(module.params)      # before the client: a bad input makes no request
         client = K8sClient(module.params)
-        result = sync_waves.verify_sync_waves(client, module.params, check_mode=module.check_mode)
-        for warning in result.pop("warnings_list", []):
-            module.warn(warning)
-        return result
+        return sync_waves.verify_sync_waves(client, module.params, check_mode=module.check_mode)
 
     run_module(module, body)
 

@@ -17,13 +17,14 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 import yaml
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.app_watch import ApplicationWatch, CountingClient
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.sync_waves import verify_sync_waves
+from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ModuleFailure
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8sClient
 from tests.harness.argocd import manifest_path
 from tests.harness.ansible import run_playbook
@@ -140,28 +141,44 @@ class InProcess:
     def __init__(self, cluster, ns: str, **over: Any):
         self.params = dict(PARAMS, namespace=ns, kubeconfig=str(cluster.kubeconfig), **over)
         self.result: Optional[dict] = None
+        self.failure: Optional[str] = None
         self.error: Optional[BaseException] = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         try:
             self.result = verify_sync_waves(K8sClient(self.params), self.params)
+        except ModuleFailure as exc:        # the verification failed: its message and report
+            self.failure, self.result = exc.msg, exc.result
         except BaseException as exc:  # reported by join()
             self.error = exc
 
     def __repr__(self) -> str:
-        return f"InProcess(result={self.result!r}, error={self.error!r})"
+        return f"InProcess(result={self.result!r}, failure={self.failure!r}, error={self.error!r})"
 
     def start(self) -> "InProcess":
         self.thread.start()
         return self
 
-    def join(self, timeout: float = 150.0) -> dict:
+    def _wait(self, timeout: float) -> dict:
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "verify_sync_waves did not return"
         if self.error:
             raise self.error
+        assert self.result is not None
         return self.result
+
+    def join(self, timeout: float = 150.0) -> dict:
+        """The result of a verification that must pass."""
+        result = self._wait(timeout)
+        assert self.failure is None, self.failure
+        return result
+
+    def join_failure(self, timeout: float = 150.0) -> Tuple[str, dict]:
+        """The message and report of a verification that must fail."""
+        result = self._wait(timeout)
+        assert self.failure is not None, f"the verification passed: {result.get('msg')}"
+        return self.failure, result
 
 
 def playbook(cluster, ns, tmp_path, check: bool = False, **options: Any):
@@ -241,9 +258,8 @@ def test_degraded_fails_fast_naming_the_app_and_the_pod(cluster, argo):
     wait_for_module_watch(cluster, argo.ns, mark, verify.thread, verify)
     time.sleep(0.3)
     sent = argo.set_status(argo.app("db", 0, health="Degraded", resources=resources))
-    result = verify.join()
+    msg, result = verify.join_failure()
     took = time.time() - sent
-    msg = result["_fail_msg"]
     print(f"\n[sync_waves] Degraded -> failure in {took:.2f}s: {msg}")
     assert took < 3
     assert msg.startswith("wave 0, app db: sync Synced, health Degraded")
@@ -260,8 +276,8 @@ def test_degraded_fails_fast_naming_the_app_and_the_pod(cluster, argo):
         if st.get("updateRevision") and st.get("updateRevision") != st.get("currentRevision"):
             break
         time.sleep(0.5)
-    result = InProcess(cluster, argo.ns, root_app=argo.root).start().join()
-    assert "Kubernetes will not replace a Pending pod of a StatefulSet - delete the pod" in result["_fail_msg"]
+    msg, result = InProcess(cluster, argo.ns, root_app=argo.root).start().join_failure()
+    assert "Kubernetes will not replace a Pending pod of a StatefulSet - delete the pod" in msg
     cluster.kubectl("delete", "statefulset", "pg", "-n", DATA_NS, "--wait=false")
 
 
@@ -289,7 +305,6 @@ def test_stale_compared_to_is_not_accepted(cluster, argo):
     assert verify.thread.is_alive(), "a stale comparison was accepted as Synced"
     sent = argo.set_status(argo.app("db", 0, revision="release-2"))
     result = verify.join()
-    assert "_fail_msg" not in result, result["_fail_msg"]
     assert parse(result["waves"][0]["detected_at"]) >= sent - 0.05
 
 
@@ -305,7 +320,6 @@ def test_apiserver_restart_mid_wait_is_survived(cluster, argo):
     result = verify.join()
     print(f"\n[sync_waves] apiserver down {down:.1f}s; watch {result['watch']}, "
           f"requests {result['api_requests']}")
-    assert "_fail_msg" not in result, result["_fail_msg"]
     assert all(w["healthy"] for w in result["waves"])
     assert result["watch"]["reconnects"] + result["watch"]["relists"] >= 2
     assert parse(result["waves"][1]["detected_at"]) >= sent - 0.05
@@ -341,7 +355,6 @@ def test_nested_app_of_apps_is_healthy_when_its_last_child_is(cluster, argo):
     argo.create(argo.app("logging", 1, root="platform"))
     last_child = argo.times["logging"]
     result = verify.join()
-    assert "_fail_msg" not in result, result["_fail_msg"]
     platform = result["waves"][0]["apps"][0]
     own = json.loads(argo.cluster.kubectl("get", "application", "platform", "-n", argo.ns, "-o", "json").stdout)
     lag = parse(result["waves"][0]["detected_at"]) - last_child
@@ -364,7 +377,6 @@ def test_broken_ordering_is_reported(cluster, argo):
     time.sleep(0.5)
     argo.set_status(argo.app("ns", 0))
     result = verify.join()
-    assert "_fail_msg" not in result
     assert len(result["ordering_violations"]) == 1
     violation = result["ordering_violations"][0]
     print(f"\n[sync_waves] {violation}")
@@ -395,7 +407,6 @@ def test_hard_refresh_once_then_pass(cluster, argo):
         {"op": "remove", "path": "/metadata/annotations/argocd.argoproj.io~1refresh"},
         {"op": "add", "path": "/status", "value": fixed["status"]}], content_type="application/json-patch+json")
     result = verify.join()
-    assert "_fail_msg" not in result, result["_fail_msg"]
     assert result["changed"] is True and result["refreshed"] == ["ns"]
     patches = cluster.audit_events(since=mark, verb="patch", resource="applications", user_agent=MODULE_UA)
     assert len(patches) == 1
@@ -427,7 +438,6 @@ def test_requests_do_not_grow_with_the_number_of_apps(cluster, argo):
         for n in names[w]:
             argo.set_status(argo.app(n, w))
     result = verify.join()
-    assert "_fail_msg" not in result, result["_fail_msg"]
     assert [w["healthy"] for w in result["waves"]] == [True] * 4
     events = cluster.audit_events(since=mark, user_agent=MODULE_UA)
     print(f"\n[sync_waves] 40 apps / 4 waves: {len(events)} requests "
@@ -450,10 +460,10 @@ def test_wave_timeout_is_kept_while_statuses_churn(cluster, argo):
     while verify.thread.is_alive():          # Argo CD rewrites statuses all the time (reconciledAt)
         argo.set_status(argo.app("db", 1, sync="OutOfSync", health="Progressing"))
         time.sleep(0.3)
-    result = verify.join()
+    msg, result = verify.join_failure()
     wave0 = result["waves"][0]["seconds_to_healthy"]
     print(f"\n[sync_waves] wave 0 healthy at {wave0}s, wave 1 timed out, module elapsed {result['elapsed']}s")
-    assert result["_fail_msg"].startswith("wave timeout 4s reached; wave 1, app db: sync OutOfSync")
+    assert msg.startswith("wave timeout 4s reached; wave 1, app db: sync OutOfSync")
     assert wave0 + 4 <= result["elapsed"] < wave0 + 5.5
 
 

@@ -80,7 +80,7 @@ def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool,
         warning = (f"Secret {namespace}/{name} does not exist yet; a real run fails unless the "
                    "Argo CD install creates it first")
         return {"changed": True, "secret": {"namespace": namespace, "name": name}, "password_mtime": None,
-                "warnings_list": [warning]}
+                "warnings": [warning]}
     if secret is None:
         raise ValidationError(f"Secret {namespace}/{name} does not exist: install Argo CD into namespace "
                               f"{namespace} first (its install manifest creates the Secret)")

@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.diffing import comparable
-from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
+from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ModuleFailure, ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import (
     APPLICATIONS,
     K8sError,
@@ -239,7 +239,7 @@ def wait_first_sync(client: Any, params: Dict[str, Any], timeout: float, interva
                     sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
     """Poll the Application until its first sync finished, failed, or ``timeout`` passed.
 
-    Returns result keys; a failure sets ``_fail_msg`` (errors.run_module fails with it).
+    Returns result keys; raises ModuleFailure (with the app as seen) when it failed or timed out.
     """
     deadline = Deadline(timeout, clock)
     app: Optional[Dict[str, Any]] = None
@@ -249,12 +249,11 @@ def wait_first_sync(client: Any, params: Dict[str, Any], timeout: float, interva
         if state == "synced":
             return {"application": public_object(app), "sync_seconds": round(deadline.elapsed(), 1)}
         if state == "failed":
-            return {"application": public_object(app),
-                    "_fail_msg": f"{_ref_text(params)}: first sync failed: {sync_summary(app or {})}"}
+            raise ModuleFailure(f"{_ref_text(params)}: first sync failed: {sync_summary(app or {})}",
+                                {"application": public_object(app)})
         if deadline.expired():
-            return {"application": public_object(app),
-                    "_fail_msg": f"{_ref_text(params)}: timed out after {timeout:.0f}s waiting for the "
-                                 f"first sync: {sync_summary(app or {})}"}
+            raise ModuleFailure(f"{_ref_text(params)}: timed out after {timeout:.0f}s waiting for the "
+                                f"first sync: {sync_summary(app or {})}", {"application": public_object(app)})
         sleep(min(interval, max(0.05, deadline.remaining())))
 
 
@@ -301,8 +300,7 @@ def ensure_absent(client: Any, params: Dict[str, Any], check_mode: bool, want_di
             if deadline.expired():
                 how = ("Argo CD removes its finalizer after deleting the app's resources: is the "
                        "application controller running?") if cascade else "another finalizer holds it"
-                result["_fail_msg"] = (f"{_ref_text(params)}: still present {timeout:.0f}s after delete; {how}")
-                return result
+                raise ModuleFailure(f"{_ref_text(params)}: still present {timeout:.0f}s after delete; {how}", result)
             sleep(min(2.0, max(0.05, deadline.remaining())))
         result["application"] = {}
     return result

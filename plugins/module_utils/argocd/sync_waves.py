@@ -39,7 +39,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.report import
     write_file,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.waves import Outcome, WaveTracker, _utcnow
-from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
+from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ModuleFailure, ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS, APPLICATIONSETS
 
 MAX_DIAGNOSED_APPS = 5
@@ -76,7 +76,7 @@ def validate(params: Dict[str, Any]) -> None:
 def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = False,
                       clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                       wall_clock: Callable[[], datetime] = _utcnow) -> Dict[str, Any]:
-    """Run the verification and return the module result (``_fail_msg`` set on failure)."""
+    """Run the verification and return the module result; raise ModuleFailure (with the report) on failure."""
     validate(params)
     counting = CountingClient(client)
     ns = params["namespace"]
@@ -85,8 +85,8 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
     health_check, warning = read_health_check(counting, ns)
     if warning:
         if params.get("require_health_check") and health_check != GATING:
-            return {"changed": False, "health_check": health_check, "api_requests": counting.requests,
-                    "_fail_msg": f"require_health_check: {warning}"}
+            raise ModuleFailure(f"require_health_check: {warning}", {
+                "changed": False, "health_check": health_check, "api_requests": counting.requests})
         warnings.append(warning)
 
     apps = ApplicationWatch(counting, ns, params.get("label_selector"), clock=clock, sleep=sleep)
@@ -127,8 +127,9 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
     if tracker.violations:
         warnings.extend(tracker.violations)
     diagnoses: Dict[str, str] = {}
+    failure = ""
     if outcome.phase == "failed" and not check_mode:
-        result["_fail_msg"], diagnoses = _failure_message(counting, outcome, apps, group, tracker, health_check)
+        failure, diagnoses = _failure_message(counting, outcome, apps, group, tracker, health_check)
     elif check_mode and outcome.phase != "done":
         result["msg"] = f"check mode, current state: {outcome.message}"
     else:
@@ -139,12 +140,14 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
         "report": format_table(waves),
         "elapsed": round(tracker.elapsed(), 3),
         "api_requests": counting.requests,
-        "warnings_list": warnings,
+        "warnings": warnings,
     })
     if params.get("junit_file"):
         write_file(params["junit_file"], junit_xml(
             waves, diagnoses, name=f"argocd sync waves of {params.get('root_app') or params.get('label_selector')}",
             elapsed=tracker.elapsed(), notes=warnings))
+    if failure:
+        raise ModuleFailure(failure, result)
     return result
 
 

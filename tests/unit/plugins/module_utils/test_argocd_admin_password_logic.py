@@ -123,7 +123,7 @@ def test_missing_secret_in_check_mode_is_a_predicted_change_with_a_warning():
     # check mode before the install: the manifest's dry-run apply created nothing
     api = FakeSecrets(None)
     result = ap.run(api, params(), check_mode=True, want_diff=False)
-    assert result["changed"] and "does not exist yet" in result["warnings_list"][0]
+    assert result["changed"] and "does not exist yet" in result["warnings"][0]
     assert [c[0] for c in api.calls] == ["get"]
 
 

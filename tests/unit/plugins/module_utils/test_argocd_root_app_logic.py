@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd import root_app
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS
+from tests.unit.failure import failure
 
 
 def params(**over):
@@ -314,9 +315,9 @@ def test_absent_wait_times_out_naming_the_controller():
     api = FakeApps()
     _seed_app(api, [])
     clock = itertools.count(0, 5).__next__
-    result = root_app.ensure_absent(api, params(state="absent", wait=True, wait_timeout=10), False, False,
-                                    clock=clock, sleep=lambda s: None)
-    assert "still present" in result["_fail_msg"] and "application controller" in result["_fail_msg"]
+    msg, _result = failure(root_app.ensure_absent, api, params(state="absent", wait=True, wait_timeout=10),
+                           False, False, clock=clock, sleep=lambda s: None)
+    assert "still present" in msg and "application controller" in msg
 
 
 # -- waiting for the first sync ------------------------------------------------------------
@@ -355,21 +356,22 @@ def test_wait_first_sync_succeeds():
     api = Sequence([_app("OutOfSync"), _app("OutOfSync", "Running"), _app("Synced", "Succeeded")])
     clock = itertools.count(0, 1).__next__
     result = root_app.wait_first_sync(api, params(), 60, clock=clock, sleep=lambda s: None)
-    assert "_fail_msg" not in result and api.gets == 3
+    assert api.gets == 3
     assert "managedFields" not in result["application"]["metadata"]
 
 
 def test_wait_first_sync_fails_fast_on_failed_operation():
     api = Sequence([_app("OutOfSync", "Failed")])
-    result = root_app.wait_first_sync(api, params(), 60, clock=itertools.count().__next__, sleep=lambda s: None)
-    assert "first sync failed" in result["_fail_msg"] and "operation=Failed (op Failed)" in result["_fail_msg"]
+    msg, _result = failure(root_app.wait_first_sync, api, params(), 60, clock=itertools.count().__next__,
+                           sleep=lambda s: None)
+    assert "first sync failed" in msg and "operation=Failed (op Failed)" in msg
 
 
 def test_wait_first_sync_timeout_is_bounded_and_explains():
     api = Sequence([_app("Unknown", conditions=[{"type": "ComparisonError", "message": "repo not found"}])])
     clock = itertools.count(0, 10).__next__
     sleeps = []
-    result = root_app.wait_first_sync(api, params(), 30, clock=clock, sleep=sleeps.append)
-    assert "timed out after 30s" in result["_fail_msg"]
-    assert "ComparisonError: repo not found" in result["_fail_msg"]
+    msg, _result = failure(root_app.wait_first_sync, api, params(), 30, clock=clock, sleep=sleeps.append)
+    assert "timed out after 30s" in msg
+    assert "ComparisonError: repo not found" in msg
     assert api.gets <= 5

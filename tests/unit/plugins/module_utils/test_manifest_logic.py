@@ -237,7 +237,7 @@ def test_check_mode_reports_objects_of_a_namespace_or_kind_from_another_task_as_
         raise manifest.K8sError("namespaces \"argocd\" not found", 404)
     api.apply = apply_without_namespace
     out = run(api, [CONFIGMAP, WIDGET], check_mode=True)
-    assert out["counts"]["created"] == 2 and len(out["warnings_list"]) == 2
+    assert out["counts"]["created"] == 2 and len(out["warnings"]) == 2
     with pytest.raises(ValidationError, match="no kind Widget"):
         run(api, [WIDGET])
 

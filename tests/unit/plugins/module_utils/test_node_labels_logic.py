@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.ecoeco.gitops.plugins.module_utils import node_labels as nl
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import NODES, K8sError
+from tests.unit.failure import failure
 
 PREFIXES = ["node.ecoeco.io/"]
 
@@ -304,7 +305,7 @@ def test_concurrent_write_to_our_key_rereads_and_replans():
     api.interfere["w-1"] = ("workload", "someone-else")
     api.requests.clear()
     result = nl.run(api, params(inv), check_mode=False, want_diff=False)
-    assert result["changed"] is True and "_fail_msg" not in result
+    assert result["changed"] is True
     assert [r[0] for r in api.requests] == ["LIST", "PATCH", "GET", "PATCH"]
     assert result["api_requests"] == 4
     assert api.nodes["w-1"]["metadata"]["labels"]["workload"] == "cache"
@@ -319,8 +320,8 @@ def test_patch_error_is_reported_per_node():
             raise K8sError("PATCH /api/v1/nodes/w-1: 403 forbidden", 403)
         return real(ref, name, ops, namespace, dry_run)
     api.json_patch = failing
-    result = nl.run(api, params(inventory(2)), check_mode=False, want_diff=False)
-    assert "w-1: PATCH /api/v1/nodes/w-1: 403 forbidden" in result["_fail_msg"]
+    msg, result = failure(nl.run, api, params(inventory(2)), check_mode=False, want_diff=False)
+    assert "w-1: PATCH /api/v1/nodes/w-1: 403 forbidden" in msg
     assert list(result["changed_nodes"]) == ["w-0"]
 
 
@@ -331,8 +332,8 @@ def test_missing_nodes_warn_or_fail_before_any_patch():
     warned = nl.run(api, params(inv), check_mode=False, want_diff=False)
     assert warned["missing_nodes"] == ["w-99"] and "w-99" in warned["warnings"][0]
     api = cluster(2)
-    failed = nl.run(api, params(inv, missing_nodes="fail"), check_mode=False, want_diff=False)
-    assert "w-99" in failed["_fail_msg"] and api.patches() == []
+    msg, _result = failure(nl.run, api, params(inv, missing_nodes="fail"), check_mode=False, want_diff=False)
+    assert "w-99" in msg and api.patches() == []
 
 
 def test_undeclared_nodes_left_alone_unless_pruned():

@@ -26,6 +26,7 @@ from tests.unit.plugins.module_utils.argocd.argocd_objects import (
     root_app,
     workload_resource,
 )
+from tests.unit.failure import failure
 from tests.unit.plugins.module_utils.argocd.fake_k8s import Advance, FakeClient, FakeClock, dropped
 
 DOCUMENTED_LUA = """hs = {}
@@ -90,7 +91,7 @@ def rollout():
 def test_waits_wave_by_wave_with_few_requests():
     clock, client = rollout()
     result = run(client, clock)
-    assert "_fail_msg" not in result, result.get("_fail_msg")
+    assert result["msg"]
     assert result["changed"] is False
     assert [w["wave"] for w in result["waves"]] == [0, 1, 2]
     assert all(w["healthy"] for w in result["waves"])
@@ -126,7 +127,7 @@ def test_survives_apiserver_restart_and_expired_watch():
                       stream[4:]]
     client.apps[("argocd", "db")] = application("db", 1, sync=None, rv="103")
     result = run(client, clock)
-    assert "_fail_msg" not in result, result.get("_fail_msg")
+    assert result["msg"]
     assert result["watch"] == {"relists": 2, "resumes": 0, "reconnects": 3}
     assert all(w["healthy"] for w in result["waves"])
 
@@ -144,8 +145,8 @@ def test_degraded_fails_fast_and_diagnoses_down_to_the_pod():
                         "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                         "message": "0/14 nodes are available: 14 node(s) didn't match Pod's node "
                                    "affinity/selector."}]}}]
-    result = run(client, clock)
-    msg = result["_fail_msg"]
+    msg, result = failure(run, client, clock)
+    msg = msg
     assert msg.startswith("wave 1, app db: sync Synced, health Degraded, operation Succeeded")
     assert ("StatefulSet data/pg 0/1 ready, pod pg-0 Pending - 0/14 nodes are available: 14 node(s) didn't "
             "match Pod's node affinity/selector.") in msg
@@ -159,8 +160,8 @@ def test_outofsync_times_out_with_the_report():
     clock = FakeClock()
     client = FakeClient(clock, [root_app(ENTRIES[:2]), application("ns", 0),
                                 application("db", 1, sync="OutOfSync", health="Healthy")], configmap=GATING_CM)
-    result = run(client, clock, wave_timeout=30.0)
-    assert result["_fail_msg"].startswith("wave timeout 30s reached; wave 1, app db: sync OutOfSync, health Healthy")
+    msg, result = failure(run, client, clock, wave_timeout=30.0)
+    assert msg.startswith("wave timeout 30s reached; wave 1, app db: sync OutOfSync, health Healthy")
     assert clock() - 1000.0 == pytest.approx(30, abs=1)
     lines = result["report"]
     assert lines[1].split()[:5] == ["0", "ns", "Synced", "Healthy", "0.0"]
@@ -175,11 +176,11 @@ def test_comparison_error_is_reported_with_argo_cds_text_and_ordering():
                                 application("ns", 0, sync="Unknown", conditions=[comparison_error()],
                                             operation_phase=None),
                                 application("db", 1, op_started="2026-11-24T14:00:05Z")], configmap=cm)
-    result = run(client, clock)
+    msg, result = failure(run, client, clock)
     assert result["health_check"] == DOCUMENTED
-    assert "Manifest generation error (cached)" in result["_fail_msg"]
+    assert "Manifest generation error (cached)" in msg
     assert result["ordering_violations"][0].startswith("ordering broken: wave 1 app db synced at")
-    assert any("will not hold back later waves" in w for w in result["warnings_list"])
+    assert any("will not hold back later waves" in w for w in result["warnings"])
 
 
 def test_hard_refresh_marks_changed():
@@ -191,7 +192,7 @@ def test_hard_refresh_marks_changed():
                                       sync="Unknown", conditions=[comparison_error()])),
         Advance(1), event("MODIFIED", application("ns", 0, rv="1202"))]]
     result = run(client, clock, hard_refresh_on_error=True)
-    assert "_fail_msg" not in result, result.get("_fail_msg")
+    assert result["msg"]
     assert result["changed"] is True and result["refreshed"] == ["ns"]
     patches = [c for c in client.calls if c[0] == "patch"]
     assert patches == [("patch", "applications", "argocd", "ns",
@@ -204,7 +205,7 @@ def test_check_mode_reports_without_waiting_or_refreshing():
                                 application("db", 1, sync="Unknown", conditions=[comparison_error()])],
                         configmap=GATING_CM)
     result = run(client, clock, check_mode=True, hard_refresh_on_error=True)
-    assert "_fail_msg" not in result
+    assert "msg" in result
     assert result["changed"] is False and clock() == 1000.0
     assert client.count("watch") == 0 and client.count("patch") == 0
     assert result["msg"].startswith("check mode, current state: wave 1, app db")
@@ -215,10 +216,10 @@ def test_missing_health_check_warns_or_fails():
     clock = FakeClock()
     client = FakeClient(clock, [root_app([])], configmap={"metadata": {}, "data": {}})
     result = run(client, clock)
-    assert result["health_check"] == MISSING and "_fail_msg" not in result
-    assert "Argo CD will not hold back later waves" in result["warnings_list"][0]
-    result = run(FakeClient(clock, [root_app([])], configmap=None), clock, require_health_check=True)
-    assert result["_fail_msg"].startswith("require_health_check: ConfigMap argocd/argocd-cm does not exist")
+    assert result["health_check"] == MISSING
+    assert "Argo CD will not hold back later waves" in result["warnings"][0]
+    msg, result = failure(run, FakeClient(clock, [root_app([])], configmap=None), clock, require_health_check=True)
+    assert msg.startswith("require_health_check: ConfigMap argocd/argocd-cm does not exist")
 
 
 def test_unreadable_configmap_is_unknown():
@@ -276,10 +277,10 @@ def test_bad_wave_annotation_is_wave_zero_with_a_warning_naming_the_app():
     clock = FakeClock()
     client = FakeClient(clock, [root_app([child_entry("ns", 0)]), application("ns", "first")], configmap=GATING_CM)
     result = run(client, clock)
-    assert "_fail_msg" not in result
+    assert "msg" in result
     assert [w["wave"] for w in result["waves"]] == [0]
     assert any("Application ns: annotation argocd.argoproj.io/sync-wave='first' is not an integer" in w
-               for w in result["warnings_list"])
+               for w in result["warnings"])
 
 
 def test_deep_copy_safety_of_fixtures():
@@ -317,18 +318,18 @@ def _app_tree_app(message):
 def test_diagnosis_follows_argo_cds_caused_by_message():
     clock = FakeClock()
     app = _app_tree_app("Caused by apps/StatefulSet:data/postgresql")
-    result = run(_pending_sts_client(clock, app), clock, wave_timeout=5.0)
+    msg, result = failure(run, _pending_sts_client(clock, app), clock, wave_timeout=5.0)
     assert ("StatefulSet data/postgresql 0/1 ready, pod postgresql-0 Pending - 0/14 nodes are available"
-            in result["_fail_msg"])
-    assert "data/redis" not in result["_fail_msg"]
+            in msg)
+    assert "data/redis" not in msg
 
 
 def test_diagnosis_without_resource_health_looks_at_the_workloads_and_shows_the_blocked_ones():
     clock = FakeClock()
     client = _pending_sts_client(clock, _app_tree_app(None))
-    result = run(client, clock, wave_timeout=5.0)
-    assert "StatefulSet data/postgresql 0/1 ready, pod postgresql-0 Pending" in result["_fail_msg"]
-    assert "StatefulSet data/redis" not in result["_fail_msg"]           # ready: not shown
+    msg, result = failure(run, client, clock, wave_timeout=5.0)
+    assert "StatefulSet data/postgresql 0/1 ready, pod postgresql-0 Pending" in msg
+    assert "StatefulSet data/redis" not in msg           # ready: not shown
     assert ("get", "statefulsets", "data", "redis") in client.calls      # but looked at
 
 
@@ -341,6 +342,6 @@ def test_diagnosis_names_every_stuck_workload_not_only_argo_cds_culprit():
                         "status": {"phase": "Pending", "conditions": [{
                             "type": "PodScheduled", "status": "False",
                             "message": "0/14 nodes are available: 14 node(s) didn't match Pod's node affinity/selector."}]}})
-    result = run(client, clock, wave_timeout=5.0)
-    assert "StatefulSet data/redis 0/1 ready, pod redis-0 Pending" in result["_fail_msg"]
-    assert "StatefulSet data/postgresql 0/1 ready, pod postgresql-0 Pending" in result["_fail_msg"]
+    msg, result = failure(run, client, clock, wave_timeout=5.0)
+    assert "StatefulSet data/redis 0/1 ready, pod redis-0 Pending" in msg
+    assert "StatefulSet data/postgresql 0/1 ready, pod postgresql-0 Pending" in msg
