@@ -21,6 +21,14 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import (
 )
 
 
+# What an HTTP status from the API server means for whoever runs the module (the hook Job's log shows it).
+HINTS = {
+    401: "the API server rejected the credentials (an expired token, or one issued for a ServiceAccount that "
+         "was re-created since)",
+    403: "the credentials lack an RBAC permission for this request (for the hook Job see deploy/hooks/rbac.yaml)",
+}
+
+
 class ValidationError(ValueError):
     """Bad module input; the message names the option or object."""
 
@@ -57,9 +65,11 @@ def run_module(module: Any, body: Callable[[], Dict[str, Any]]) -> None:
         module.fail_json(msg=f"cannot configure the Kubernetes client: {exc}")
     except K8sError as exc:
         extra: Dict[str, Any] = {"status": exc.status}
-        if exc.status == 403:
-            extra["hint"] = "the credentials lack an RBAC permission for this request"
-        module.fail_json(msg=str(exc), **extra)
+        msg = str(exc)
+        if exc.status in HINTS:
+            extra["hint"] = HINTS[exc.status]
+            msg += f" -- {HINTS[exc.status]}"
+        module.fail_json(msg=msg, **extra)
     else:
         for warning in result.pop("warnings", []):
             module.warn(warning)

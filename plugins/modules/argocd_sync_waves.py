@@ -134,6 +134,12 @@ options:
         message is its verdict and diagnosis. CI systems (GitLab CI C(artifacts:reports:junit), Jenkins C(junit))
         show it as test results.
     type: path
+  report_file:
+    description:
+      - Also write the whole result (every wave and app, C(detected_at), seconds to healthy, the report lines, the
+        warnings and, when it failed, C(failed) and the message) as JSON to this path on the host that runs the
+        module, whether the waves pass or not.
+    type: path
 notes:
   - Times in RV(waves) are seconds since the module started watching; an app or wave that was ready at the first
     LIST shows C(0).
@@ -258,7 +264,10 @@ waves:
           seconds_to_healthy: 3.2
           message: ""
 report:
-  description: The waves as aligned table lines (C(WAVE APP SYNC HEALTH SECONDS NOTE)) for M(ansible.builtin.debug).
+  description:
+    - The waves as aligned table lines (C(WAVE APP SYNC HEALTH SECONDS NOTE)) for M(ansible.builtin.debug), an
+      ApplicationSet as a row with its apps under it, and last the sentence saying which Application health check
+      Argo CD has (RV(health_check)) and what it means for the waves.
   returned: always
   type: list
   elements: str
@@ -266,6 +275,7 @@ report:
     - "WAVE  APP             SYNC       HEALTH       SECONDS  NOTE"
     - "   0  infrastructure  Synced     Healthy          3.2"
     - "   1  databases       Synced     Progressing        -  health Progressing: Waiting for rollout"
+    - "health check: gating (argocd-cm) - Argo CD holds back each wave until the earlier ones are Synced and Healthy"
 health_check:
   description:
     - The Application health check found in C(argocd-cm). C(gating) also gates on sync status and conditions;
@@ -324,6 +334,7 @@ ARGUMENT_SPEC = dict(
     hard_refresh_on_error=dict(type="bool", default=False),
     require_health_check=dict(type="bool", default=False),
     junit_file=dict(type="path"),
+    report_file=dict(type="path"),
     **AUTH_ARG_SPEC,
 )
 

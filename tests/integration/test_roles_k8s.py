@@ -418,8 +418,7 @@ def test_app_of_apps_applies_root_and_fails_with_the_report(
         stuck = _play("verify", kubeconfig, extra_vars={"app_of_apps_name": ROOT,
                                                         "app_of_apps_wave_timeout": 10, "app_of_apps_timeout": 15})
         assert not stuck.ok, str(stuck)
-        assert stuck.recap["k8s-master"]["rescued"] == 1, str(stuck)
-        assert "Show the wave report up to the failure" in stuck.stdout
+        assert "Show the wave report" in stuck.stdout and "WAVE  APP" in stuck.stdout
         assert "timeout 15s reached" in stuck.stdout and ROOT in stuck.stdout
     finally:
         cluster.kubectl("patch", "applications.argoproj.io", ROOT, "-n", "argocd", "--type", "merge",

@@ -42,6 +42,17 @@ WARNINGS = {
 }
 
 
+# The report's last line: which check Argo CD has, and what it means for the waves.
+SENTENCES = {
+    GATING: "health check: gating (argocd-cm) - Argo CD holds back each wave until the earlier ones are Synced and "
+            "Healthy",
+    DOCUMENTED: "health check: documented (argocd-cm) - Argo CD syncs later waves past an app that cannot render or "
+                "sync",
+    MISSING: "health check: none in argocd-cm - Argo CD does not hold back later waves at all",
+    UNKNOWN: "health check: unknown (argocd-cm not readable)",
+}
+
+
 def script_from_configmap(data: dict) -> Optional[str]:
     """The Lua of the Application health check, from either key form, or None."""
     if data.get(HEALTH_KEY):

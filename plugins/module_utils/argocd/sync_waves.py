@@ -12,6 +12,7 @@ app while waiting.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import datetime
@@ -30,7 +31,11 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
     is_set,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.diagnose import diagnose_app
-from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.health_check import GATING, read_health_check
+from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.health_check import (
+    GATING,
+    SENTENCES,
+    read_health_check,
+)
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.report import (
     failing_apps_text,
     format_table,
@@ -63,11 +68,13 @@ def validate(params: Dict[str, Any]) -> None:
         raise ValidationError(f"label_selector {selector!r} is not a Kubernetes label selector")
     if params.get("target_revision") is not None and not params["target_revision"].strip():
         raise ValidationError("target_revision must not be empty when given")
-    junit = params.get("junit_file")
-    if junit is not None:
-        folder = os.path.dirname(os.path.abspath(junit)) if junit.strip() else ""
-        if not junit.strip() or os.path.isdir(junit) or not os.path.isdir(folder):
-            raise ValidationError(f"junit_file {junit!r}: must be a file path in an existing directory")
+    for opt in ("junit_file", "report_file"):
+        path = params.get(opt)
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path)) if path.strip() else ""
+        if not path.strip() or os.path.isdir(path) or not os.path.isdir(folder):
+            raise ValidationError(f"{opt} {path!r}: must be a file path in an existing directory")
     for name in params.get("expected_apps") or []:
         if not name or name.count("/") > 1:
             raise ValidationError(f"expected_apps: {name!r} is not an app name or namespace/name")
@@ -137,7 +144,7 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
     waves = wave_entries(tracker)
     result.update({
         "waves": waves,
-        "report": format_table(waves),
+        "report": format_table(waves) + [SENTENCES[health_check]],
         "elapsed": round(tracker.elapsed(), 3),
         "api_requests": counting.requests,
         "warnings": warnings,
@@ -146,6 +153,9 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
         write_file(params["junit_file"], junit_xml(
             waves, diagnoses, name=f"argocd sync waves of {params.get('root_app') or params.get('label_selector')}",
             elapsed=tracker.elapsed(), notes=warnings))
+    if params.get("report_file"):
+        write_file(params["report_file"], json.dumps(dict(result, failed=bool(failure), msg=failure or result.get(
+            "msg", "")), indent=2, sort_keys=True, default=str) + "\n")
     if failure:
         raise ModuleFailure(failure, result)
     return result
