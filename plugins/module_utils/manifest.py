@@ -21,15 +21,27 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils.diffing import changed_paths, comparable
+from ansible_collections.ecoeco.gitops.plugins.module_utils.apply import (  # noqa: F401 (re-exported for tests)
+    CREATED,
+    UNCHANGED,
+    Applied,
+    already_applied,
+    apply_object,
+    is_subset,
+    label_of,
+    owned_fields_declared,
+    redacted,
+)
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8sClient, K8sError, ResourceRef
+
+
+def apply_object_pending(body: Dict[str, Any]) -> Applied:
+    """Check mode, an object whose namespace or kind only this run creates: reported as created, no dry run."""
+    return Applied(CREATED, None, body)
 from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import WaitTimeout, wait_for
 
 CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
-HIDDEN = "<hidden>"
-# Kinds whose values are secret: never in a result or a diff.
-SECRET_KINDS = ("Secret",)
 
 
 @dataclass
@@ -125,111 +137,6 @@ class KindResolver:
         return ref
 
 
-# -- deciding whether an object needs a write --------------------------------------
-
-def omitted_when_stored(value: Any) -> bool:
-    """A value the API server drops on write (``omitempty``): false, 0, "", [] or null.
-
-    An empty mapping is not one of them: ``emptyDir: {}`` says something.
-    """
-    if value is None or value is False or value == "" or value == []:
-        return True
-    return type(value) in (int, float) and value == 0
-
-
-def is_subset(desired: Any, live: Any) -> bool:
-    """True when every value of ``desired`` is already in ``live`` (lists: same length, element-wise).
-
-    A key of ``desired`` whose value the server omits when stored (false, 0, "", [], null) matches a
-    ``live`` without that key: the server dropped it, and applying it again would change nothing.
-    """
-    if isinstance(desired, dict):
-        if not isinstance(live, dict):
-            return False
-        return all((key not in live and omitted_when_stored(value))
-                   or (key in live and is_subset(value, live[key]))
-                   for key, value in desired.items())
-    if isinstance(desired, list):
-        return isinstance(live, list) and len(desired) == len(live) and all(
-            is_subset(d, lv) for d, lv in zip(desired, live))
-    return desired == live
-
-
-def _list_element(items: Any, key: str) -> Any:
-    """The element of ``items`` that a managedFields key (k:, v:, i:) points at, or None."""
-    if not isinstance(items, list):
-        return None
-    kind, raw = key.partition(":")[::2]
-    if kind == "k":
-        want = json.loads(raw)
-        for item in items:
-            if isinstance(item, dict) and all(str(item[k]) == str(v) for k, v in want.items() if k in item) \
-                    and any(k in item for k in want):
-                return item
-        return None
-    if kind == "v":
-        value = json.loads(raw)
-        return value if value in items else None
-    if kind == "i":
-        index = int(raw)
-        return items[index] if index < len(items) else None
-    return None
-
-
-def owned_fields_declared(fields: Dict[str, Any], doc: Any) -> bool:
-    """True when every field in a managedFields ``fieldsV1`` tree is still present in ``doc``."""
-    for key, sub in fields.items():
-        if key == ".":
-            continue
-        if key.startswith("f:"):
-            name = key[2:]
-            if not isinstance(doc, dict) or name not in doc:
-                return False
-            child = doc[name]
-        else:
-            child = _list_element(doc, key)
-            if child is None:
-                return False
-        if sub and not owned_fields_declared(sub, child):
-            return False
-    return True
-
-
-IDENTITY = ("apiVersion", "kind", "metadata")
-
-
-def _identity_only(doc: Dict[str, Any]) -> bool:
-    """Nothing but apiVersion, kind, metadata.name/namespace: an apply records no managedFields entry for it."""
-    return set(doc) <= set(IDENTITY) and set(doc.get("metadata") or {}) <= {"name", "namespace"}
-
-
-def already_applied(desired: Dict[str, Any], live: Optional[Dict[str, Any]], field_manager: str) -> bool:
-    """The no-write fast path: ``desired`` is in ``live`` and owns nothing beyond ``desired``.
-
-    A document's ``status`` (some CRDs ship one) is not compared: status is never applied with the object.
-    """
-    desired = {k: v for k, v in desired.items() if k != "status"}
-    if not live or not is_subset(desired, live):
-        return False
-    entries = [e for e in (live.get("metadata") or {}).get("managedFields") or []
-               if e.get("manager") == field_manager and e.get("operation") == "Apply" and not e.get("subresource")]
-    if not entries:
-        return _identity_only(desired)
-    return all(owned_fields_declared(e.get("fieldsV1") or {}, desired) for e in entries)
-
-
-# -- results that never carry secrets ----------------------------------------------
-
-def redacted(obj: Dict[str, Any]) -> Dict[str, Any]:
-    """``comparable(obj)``, with the values of a Secret hidden."""
-    out = comparable(obj)
-    if out.get("kind") in SECRET_KINDS:
-        for key in ("data", "stringData"):
-            if isinstance(out.get(key), dict):
-                out[key] = {k: HIDDEN for k in out[key]}
-    return out
-
-
 # -- the run -----------------------------------------------------------------------
 
 class ManifestApplier:
@@ -289,33 +196,26 @@ class ManifestApplier:
         body = self._body(doc, namespace)
         pending = self._pending_in_check_mode(doc, namespace)
         live = None if pending else self.client.get(ref, name, namespace)
-        if already_applied(body, live, self.field_manager):
-            return ObjectResult(doc["kind"], name, namespace, "unchanged")
-        after = body if pending else self._apply(ref, body, namespace, live)
-        if live is not None and comparable(live) == comparable(after):
-            return ObjectResult(doc["kind"], name, namespace, "unchanged")
-        if live is None:
-            self._note_created(doc)
-        paths = changed_paths(comparable(live), comparable(after)) if live is not None else []
-        if self.want_diff:
-            label = f"{doc['kind']} {namespace + '/' if namespace else ''}{name}"
-            self.diffs.append({"before_header": label, "after_header": label,
-                               "before": redacted(live), "after": redacted(after)})
-        return ObjectResult(doc["kind"], name, namespace, "created" if live is None else "configured", paths)
-
-    def _apply(self, ref: ResourceRef, body: Dict[str, Any], namespace: Optional[str],
-               live: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-        """Server-side apply (dry run in check mode); the API server's result."""
-        label = f"{body['kind']} {namespace + '/' if namespace else ''}{body['metadata']['name']}"
-        try:
-            return self.client.apply(ref, body, self.field_manager, namespace,
-                                     dry_run=self.check_mode, force=self.force)
-        except K8sError as exc:
-            if self.check_mode and live is None and exc.status == 404:
+        if pending:
+            done = apply_object_pending(body)
+        else:
+            try:
+                done = apply_object(self.client, ref, body, live, self.field_manager, namespace,
+                                    check_mode=self.check_mode, force=self.force)
+            except K8sError as exc:
+                if not (self.check_mode and live is None and exc.status == 404):
+                    raise
                 # Check mode: its namespace comes from another task of the run.
-                self.warnings.append(f"check mode: {label} cannot be dry-run ({exc}); reported as created")
-                return body
-            raise K8sError(f"{label}: {exc}", exc.status, exc.reason, exc.body) from exc
+                self.warnings.append(f"check mode: {label_of(body, namespace)} cannot be dry-run ({exc}); "
+                                     "reported as created")
+                done = apply_object_pending(body)
+        if not done.changed:
+            return ObjectResult(doc["kind"], name, namespace, UNCHANGED)
+        if done.action == CREATED:
+            self._note_created(doc)
+        if self.want_diff:
+            self.diffs.append(done.diff(label_of(body, namespace)))
+        return ObjectResult(doc["kind"], name, namespace, done.action, done.changed_paths)
 
     def _note_created(self, doc: Dict[str, Any]) -> None:
         if doc["kind"] == "Namespace":

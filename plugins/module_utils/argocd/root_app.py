@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.diffing import comparable
+from ansible_collections.ecoeco.gitops.plugins.module_utils.apply import apply_object
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ModuleFailure, ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import (
     APPLICATIONS,
@@ -176,7 +177,7 @@ def _ref_text(params: Dict[str, Any]) -> str:
 # -- present ------------------------------------------------------------------
 def ensure_present(client: Any, params: Dict[str, Any], check_mode: bool,
                    want_diff: bool) -> Dict[str, Any]:
-    """Create or update the Application; ``changed`` comes from a server-side dry run."""
+    """Create or update the Application through the apply service (no write when it is already in place)."""
     namespace, name = params["namespace"], params["name"]
     manager = params.get("field_manager") or DEFAULT_FIELD_MANAGER
     body = build_application(params)
@@ -186,20 +187,17 @@ def ensure_present(client: Any, params: Dict[str, Any], check_mode: bool,
                               f"{live['metadata']['deletionTimestamp']}); wait until it is gone, "
                               "then apply it again")
     try:
-        planned = client.apply(APPLICATIONS, body, manager, namespace, dry_run=True)
+        done = apply_object(client, APPLICATIONS, body, live, manager, namespace, check_mode=check_mode)
     except K8sError as exc:
         if exc.status == 404:
             raise K8sError(f"cannot apply {_ref_text(params)}: {exc} (does namespace {namespace} exist "
                            "and are the Argo CD CRDs installed?)", exc.status, exc.reason, exc.body) from exc
         raise
-    changed = comparable(live) != comparable(planned)
-    result: Dict[str, Any] = {"changed": changed, "application": public_object(planned if check_mode else live)}
-    if changed and not check_mode:
-        result["application"] = public_object(client.apply(APPLICATIONS, body, manager, namespace))
+    result: Dict[str, Any] = {"changed": done.changed, "application": public_object(done.after)}
     if want_diff:
         result["diff"] = {
             "before_header": _ref_text(params), "after_header": _ref_text(params),
-            "before": comparable(live), "after": comparable(planned),
+            "before": comparable(live), "after": comparable(done.after),
         }
     if params.get("wait") and not check_mode:
         result.update(wait_first_sync(client, params, float(params.get("wait_timeout") or 300)))
