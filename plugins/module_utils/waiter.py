@@ -1,7 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) ecoeco.gitops contributors
 # Apache License 2.0 (see LICENSE)
-"""Deadlines on a monotonic clock: every wait in the collection is bounded."""
+"""Deadlines on a monotonic clock: every wait in the collection is bounded, and bounded here.
+
+``Deadline`` is the one clock arithmetic (the verifier's overall and per-wave
+timeouts, the watches' waits); ``wait_for`` is the one polling loop (the root
+Application's first sync and deletion, CRDs Established, workloads rolled
+out).  Both take the clock and sleep they use, so unit tests drive them with
+fake ones.
+"""
 
 from __future__ import annotations
 

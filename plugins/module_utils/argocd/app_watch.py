@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications import AppKey, key_of
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS, K8sError, ResourceRef
+from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import Deadline
 
 BACKOFF_START = 0.5
 BACKOFF_MAX = 5.0
@@ -126,7 +127,7 @@ class ResourceWatch:
             self._group = None
 
     # -- what a stream brings ------------------------------------------------------
-    def apply(self, event: dict, deadline: float) -> bool:
+    def apply(self, event: dict, deadline: Deadline) -> bool:
         """Fold one event into the copy; True when an object changed."""
         kind = event.get("type")
         obj = event.get("object") or {}
@@ -149,7 +150,7 @@ class ResourceWatch:
         self._backoff = BACKOFF_START
         return True
 
-    def stream_failed(self, exc: BaseException, deadline: float) -> bool:
+    def stream_failed(self, exc: BaseException, deadline: Deadline) -> bool:
         """A WATCH request or stream failed: True when a fresh LIST replaced the copy."""
         if not isinstance(exc, K8sError):
             raise exc
@@ -163,7 +164,7 @@ class ResourceWatch:
         self.reconnects += 1
         return False
 
-    def relist_bounded(self, deadline: float) -> None:
+    def relist_bounded(self, deadline: Deadline) -> None:
         """LIST again, retrying connection errors until the deadline."""
         while True:
             try:
@@ -173,12 +174,12 @@ class ResourceWatch:
                 if exc.status in FATAL_STATUSES:
                     raise
                 self.last_error = str(exc)
-                if self.clock() >= deadline:
+                if deadline.expired():
                     return          # keep the old copy; the caller's deadline has passed
                 self.pause(deadline)
 
-    def pause(self, deadline: float) -> None:
-        left = deadline - self.clock()
+    def pause(self, deadline: Deadline) -> None:
+        left = deadline.remaining()
         if left > 0:
             self.sleep(min(self._backoff, left))
         self._backoff = min(BACKOFF_MAX, self._backoff * 2)
@@ -266,10 +267,10 @@ class WatchGroup:
     def wait_for_change(self, seconds: float) -> bool:
         """Block until an object of any kind changes (True) or ``seconds`` pass (False)."""
         assert self.clock is not None
-        deadline = self.clock() + max(0.0, seconds)
+        deadline = Deadline(max(0.0, seconds), self.clock)
         self._release()
         while True:
-            left = deadline - self.clock()
+            left = deadline.remaining()
             if left <= 0:
                 return False
             for watch in self.watches:
@@ -284,7 +285,7 @@ class WatchGroup:
             if not self._readers:
                 continue          # every watch failed to open and paused: try again within the deadline
             try:
-                reader, item = self._queue.get(timeout=max(0.0, deadline - self.clock()))
+                reader, item = self._queue.get(timeout=deadline.remaining())
             except queue.Empty:
                 return False
             if reader.closed:
@@ -292,7 +293,7 @@ class WatchGroup:
             if self._settle(reader, item, deadline):
                 return True
 
-    def _settle(self, reader: _Reader, item: Any, deadline: float) -> bool:
+    def _settle(self, reader: _Reader, item: Any, deadline: Deadline) -> bool:
         """Handle one item of a stream; True when an object changed."""
         watch = reader.watch
         if item is _END or isinstance(item, BaseException):

@@ -29,7 +29,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation impor
     label_value_error,
     qualified_name_error,
 )
-from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import Deadline
+from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import WaitTimeout, wait_for
 
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
 DEFAULT_FIELD_MANAGER = "ecoeco.gitops"
@@ -239,20 +239,25 @@ def wait_first_sync(client: Any, params: Dict[str, Any], timeout: float, interva
 
     Returns result keys; raises ModuleFailure (with the app as seen) when it failed or timed out.
     """
-    deadline = Deadline(timeout, clock)
-    app: Optional[Dict[str, Any]] = None
-    while True:
-        app = client.get(APPLICATIONS, params["name"], params["namespace"])
-        state = first_sync_state(app)
-        if state == "synced":
-            return {"application": public_object(app), "sync_seconds": round(deadline.elapsed(), 1)}
-        if state == "failed":
-            raise ModuleFailure(f"{_ref_text(params)}: first sync failed: {sync_summary(app or {})}",
-                                {"application": public_object(app)})
-        if deadline.expired():
-            raise ModuleFailure(f"{_ref_text(params)}: timed out after {timeout:.0f}s waiting for the "
-                                f"first sync: {sync_summary(app or {})}", {"application": public_object(app)})
-        sleep(min(interval, max(0.05, deadline.remaining())))
+    seen: Dict[str, Any] = {}
+
+    def settled() -> Optional[str]:
+        seen["app"] = client.get(APPLICATIONS, params["name"], params["namespace"])
+        state = first_sync_state(seen["app"])
+        return None if state == "waiting" else state
+
+    started = clock()
+    try:
+        state = wait_for(settled, timeout, interval=interval, clock=clock, sleep=sleep, what="the first sync")
+    except WaitTimeout:
+        raise ModuleFailure(f"{_ref_text(params)}: timed out after {timeout:.0f}s waiting for the first sync: "
+                            f"{sync_summary(seen.get('app') or {})}",
+                            {"application": public_object(seen.get("app"))}) from None
+    app = seen["app"]
+    if state == "failed":
+        raise ModuleFailure(f"{_ref_text(params)}: first sync failed: {sync_summary(app or {})}",
+                            {"application": public_object(app)})
+    return {"application": public_object(app), "sync_seconds": round(clock() - started, 1)}
 
 
 # -- absent -------------------------------------------------------------------
@@ -293,13 +298,14 @@ def ensure_absent(client: Any, params: Dict[str, Any], check_mode: bool, want_di
                           "before": comparable(live), "after": {}}
     if params.get("wait") and not check_mode:
         timeout = float(params.get("wait_timeout") or 300)
-        deadline = Deadline(timeout, clock)
-        while client.get(APPLICATIONS, name, namespace) is not None:
-            if deadline.expired():
-                how = ("Argo CD removes its finalizer after deleting the app's resources: is the "
-                       "application controller running?") if cascade else "another finalizer holds it"
-                raise ModuleFailure(f"{_ref_text(params)}: still present {timeout:.0f}s after delete; {how}", result)
-            sleep(min(2.0, max(0.05, deadline.remaining())))
+        try:
+            wait_for(lambda: client.get(APPLICATIONS, name, namespace) is None, timeout, interval=2.0,
+                     clock=clock, sleep=sleep, what=f"{_ref_text(params)} to be deleted")
+        except WaitTimeout:
+            how = ("Argo CD removes its finalizer after deleting the app's resources: is the "
+                   "application controller running?") if cascade else "another finalizer holds it"
+            raise ModuleFailure(f"{_ref_text(params)}: still present {timeout:.0f}s after delete; {how}",
+                                result) from None
         result["application"] = {}
     return result
 

@@ -58,6 +58,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.ordering impo
     OrderingAudit,
     iso,
 )
+from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import Deadline
 
 Index = Mapping[AppKey, Mapping]
 EMPTY: Index = {}
@@ -84,6 +85,7 @@ class WaveRecord:
     started: Optional[float] = None      # monotonic, when it became the wave being waited on
     completed: Optional[float] = None    # monotonic, when all members passed
     detected_at: Optional[datetime] = None
+    deadline: Optional[Deadline] = None  # the wave timeout, from ``started``
 
 
 class Outcome:
@@ -175,7 +177,8 @@ class WaveTracker:
         self.check_root_revision = check_root_revision
         self.clock = clock
         self.wall = wall_clock
-        self.start = clock()
+        self.deadline = Deadline(timeout, clock)
+        self.start = self.deadline.start
         self.started_at = wall_clock()
         self.states: Dict[AppKey, AppState] = {}
         self.waves: Dict[int, WaveRecord] = {}
@@ -211,7 +214,7 @@ class WaveTracker:
 
     # -- time ---------------------------------------------------------------
     def elapsed(self) -> float:
-        return self.clock() - self.start
+        return self.deadline.elapsed()
 
     def current_wave(self) -> Optional[WaveRecord]:
         for wave in sorted(self.waves):
@@ -221,11 +224,10 @@ class WaveTracker:
 
     def remaining(self) -> float:
         """Seconds until the first of the overall and the current wave's deadline."""
-        left = self.timeout - self.elapsed()
         cur = self.current_wave()
-        if cur is not None and cur.started is not None:
-            left = min(left, self.wave_timeout - (self.clock() - cur.started))
-        return max(0.0, left)
+        if cur is not None and cur.deadline is not None:
+            return Deadline.earliest(self.deadline, cur.deadline)
+        return self.deadline.remaining()
 
     # -- judging --------------------------------------------------------------
     def _judge(self, key: AppKey, wave: int, apps: Index, sets: Index, seen: Set[AppKey],
@@ -405,11 +407,10 @@ class WaveTracker:
         refresh: List[AppKey] = []
         for wave in sorted(self.waves):
             rec = self.waves[wave]
-            if rec.started is None:
-                rec.started = now
-            if rec.completed is not None and self._gone.get(wave):
-                rec.completed, rec.detected_at = None, None   # a member vanished (deleted): not done any more
-                rec.started = now
+            if rec.started is None or (rec.completed is not None and self._gone.get(wave)):
+                # the wave is waited on from now (again, when a member vanished after it was done)
+                rec.completed, rec.detected_at = None, None
+                rec.started, rec.deadline = now, Deadline(self.wave_timeout, self.clock)
             failing = [self.states[k] for k in _ordered(self._errors.get(wave, ()))]
             give_up = []
             for s in failing:
@@ -443,7 +444,7 @@ class WaveTracker:
     def timed_out(self) -> Outcome:
         """The outcome once the wave's or the overall deadline has passed."""
         cur = self.current_wave()
-        overall = self.elapsed() >= self.timeout
+        overall = self.deadline.expired()
         limit = f"overall timeout {self.timeout:.0f}s" if overall else f"wave timeout {self.wave_timeout:.0f}s"
         if cur is None:
             return Outcome("failed", f"{limit} reached: {self.root_note or 'children still unknown'}")
