@@ -33,6 +33,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--only", default=",".join(SECTIONS), help="sections to run: waves,nodes,rerun")
     p.add_argument("--sizes", type=_ints, default=[40, 200, 1000], help="Application counts (waves)")
+    p.add_argument("--appset-sizes", type=_ints, default=[1000, 5000],
+                   help="generated Application counts under 4 ApplicationSets (waves; empty: none)")
     p.add_argument("--node-sizes", type=_ints, default=[14, 200, 1000], help="kwok node counts (nodes)")
     p.add_argument("--gap", type=float, default=10.0, help="seconds between two waves' flips")
     p.add_argument("--baseline-timeout", type=_bound, default=1500.0,
@@ -73,7 +75,8 @@ def main(argv: list[str]) -> int:
         if "waves" in only:
             from benchmarks import wave_verify
             load = env.machine_load()
-            res = wave_verify.run(cluster, args.sizes, out, gap=args.gap)
+            res = wave_verify.run(cluster, args.sizes, out, gap=args.gap, appset_sizes=tuple(args.appset_sizes))
+            res = wave_verify.keep_previous(res, env.RESULTS / "wave_verify.json", args.sizes, args.appset_sizes)
             res["machine"] = {"start": load, "end": env.machine_load()}
             path = env.write_json("wave_verify.json", res)
             print(f"\nWave verification ({path}):\n{report.waves_table(res)}\n\n{report.ratios_table(res)}\n",

@@ -82,7 +82,7 @@ def install_argocd_crds(cluster: Cluster, namespace: str = "argocd") -> None:
     cluster.apply(yaml.safe_dump_all(crd_docs()))
 
     def established() -> bool:
-        for crd in ("applications.argoproj.io", "appprojects.argoproj.io"):
+        for crd in ("applications.argoproj.io", "applicationsets.argoproj.io", "appprojects.argoproj.io"):
             obj = cluster.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}")
             conds = (obj.get("status") or {}).get("conditions") or []
             if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conds):

@@ -22,7 +22,8 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 
 def waves_table(result: dict) -> str:
-    rows = [[r["n_apps"], r["contender"], r["detect_p50_s"], r["detect_p95_s"], r["api_requests"],
+    rows = [[r["n_apps"], r["contender"] + (" (ApplicationSets)" if r.get("shape") == "applicationsets" else ""),
+             r["detect_p50_s"], r["detect_p95_s"], r["api_requests"],
              r.get("api_requests_per_wave"), r["peak_rss_mb"], r.get("module_process_peak_rss_mb"), r["cpu_s"],
              r.get("module_process_cpu_s"), r["wall_s"], r.get("load_1m_before"),
              "ok" if r["ok"] else "did not run" if r["cpu_s"] is None

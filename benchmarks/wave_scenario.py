@@ -1,5 +1,11 @@
 """N Argo CD Applications in 4 waves under a root app, and a driver that flips them.
 
+Two shapes: the root lists the N apps itself (``create``), or it lists 4
+ApplicationSets, one per wave, that generate the N apps (``create(...,
+appsets=True)``: each app has a controller ownerReference to its set's real
+uid, each set lists its apps in ``status.resources``), as the seeds' cluster
+ships its APIs and workers.
+
 The driver plays the application controller: it waits until the contender is
 looking at Applications (its first request on ``applications`` in the audit
 log), then marks each wave Synced (to the root's revision, comparison current)
@@ -26,6 +32,7 @@ REVISION = "3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
 WAVE_LABEL = "bench.ecoeco.io/wave"
 WAVES = (0, 1, 2, 3)
 APPS_PATH = f"/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/applications"
+SETS_PATH = f"/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/applicationsets"
 MERGE = "application/merge-patch+json"
 
 
@@ -71,10 +78,42 @@ def child_app(name: str, wave: int) -> dict:
     }
 
 
-def root_app(names: dict[int, list[str]]) -> dict:
-    resources = [{"group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
-                  "namespace": NAMESPACE, "name": n, "status": "Synced", "syncWave": w}
-                 for w, ns in names.items() for n in ns]
+def set_name(wave: int) -> str:
+    return f"set-w{wave}"
+
+
+def app_set(wave: int) -> dict:
+    """The ApplicationSet that generates wave ``wave``'s apps (a list generator; no controller runs here)."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": set_name(wave), "namespace": NAMESPACE,
+                     "annotations": {"argocd.argoproj.io/sync-wave": str(wave)}},
+        "spec": {"goTemplate": True, "generators": [{"list": {"elements": []}}],
+                 "template": {"metadata": {"name": "{{.name}}"},
+                              "spec": {"project": "default", "source": _source("apps/{{.name}}"),
+                                       "destination": _destination("{{.name}}")}}},
+    }
+
+
+def set_status(names: list[str]) -> dict:
+    return {"conditions": [{"type": "ErrorOccurred", "status": "False", "reason": "ApplicationSetUpToDate",
+                            "message": "Successfully generated parameters for all Applications"},
+                           {"type": "ResourcesUpToDate", "status": "True", "reason": "ApplicationSetUpToDate",
+                            "message": "All applications have been generated successfully"}],
+            "resources": [{"group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
+                           "namespace": NAMESPACE, "name": n, "status": "OutOfSync"} for n in names],
+            "resourcesCount": len(names)}
+
+
+def root_app(names: dict[int, list[str]], appsets: bool = False) -> dict:
+    if appsets:
+        resources = [{"group": "argoproj.io", "version": "v1alpha1", "kind": "ApplicationSet",
+                      "namespace": NAMESPACE, "name": set_name(w), "status": "Synced", "syncWave": w}
+                     for w in names]
+    else:
+        resources = [{"group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
+                      "namespace": NAMESPACE, "name": n, "status": "Synced", "syncWave": w}
+                     for w, ns in names.items() for n in ns]
     return {
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": ROOT, "namespace": NAMESPACE},
@@ -102,17 +141,35 @@ def delete_all(cluster: Cluster, timeout: float = 120.0) -> None:
             api.request("PATCH", f"{APPS_PATH}/{item['metadata']['name']}", {"metadata": {"finalizers": None}},
                         content_type="application/merge-patch+json", ok404=True)
     api.request("DELETE", APPS_PATH, ok404=True)  # deletecollection
-    wait_until("old Applications deleted", lambda: not api.get(APPS_PATH)["items"], timeout, interval=0.5)
+    api.request("DELETE", SETS_PATH, ok404=True)
+    wait_until("old Applications and ApplicationSets deleted",
+               lambda: not api.get(APPS_PATH)["items"] and not api.get(SETS_PATH)["items"], timeout, interval=0.5)
 
 
-def create(cluster: Cluster, n_apps: int) -> dict[int, list[str]]:
-    """Delete any earlier scenario, create the root and ``n_apps`` children (all pending)."""
+def create(cluster: Cluster, n_apps: int, appsets: bool = False) -> dict[int, list[str]]:
+    """Delete any earlier scenario, create the root and ``n_apps`` children (all pending).
+
+    With ``appsets`` the root lists one ApplicationSet per wave and the children are its generated apps.
+    """
     api = cluster.api
     delete_all(cluster)
     names = app_names(n_apps)
     items = [child_app(n, w) for w, ns in names.items() for n in ns]
+    if appsets:
+        uids = {}
+        for wave, wave_names in names.items():
+            made = api.request("POST", SETS_PATH, app_set(wave))
+            uids[wave] = made["metadata"]["uid"]
+            api.request("PATCH", f"{SETS_PATH}/{set_name(wave)}/status", {"status": set_status(wave_names)}, MERGE)
+        for body in items:
+            wave = int(body["metadata"]["labels"][WAVE_LABEL])
+            meta = body["metadata"]
+            meta["annotations"].pop("argocd.argoproj.io/tracking-id")
+            meta["labels"].pop("app.kubernetes.io/instance")
+            meta["ownerReferences"] = [{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+                                        "name": set_name(wave), "uid": uids[wave], "controller": True}]
     _pool_map(lambda body: api.request("POST", APPS_PATH, body), items, workers=6)
-    api.request("POST", APPS_PATH, root_app(names))
+    api.request("POST", APPS_PATH, root_app(names, appsets))
     return names
 
 

@@ -196,11 +196,11 @@ def ratios(rows: list[dict]) -> dict:
 
 
 def _rows(cluster: Cluster, sizes: list[int], workdir: Path, gap: float, contenders: tuple[str, ...],
-          skipped: dict[str, str]) -> list[dict]:
+          skipped: dict[str, str], appsets: bool = False) -> list[dict]:
     rows = []
     for n in sizes:
-        env.log(f"waves: creating {n} Applications")
-        names = ws.create(cluster, n)
+        env.log(f"waves: creating {n} Applications" + (" under 4 ApplicationSets" if appsets else ""))
+        names = ws.create(cluster, n, appsets=appsets)
         for contender in contenders:
             if contender in skipped:
                 rows.append({"n_apps": n, "contender": contender, "ok": False, "detect_p50_s": None,
@@ -209,13 +209,19 @@ def _rows(cluster: Cluster, sizes: list[int], workdir: Path, gap: float, contend
                 continue
             env.log(f"waves: N={n} {contender}")
             row = run_one(cluster, names, contender, workdir, gap)
+            row["shape"] = "applicationsets" if appsets else "applications"
             env.log(f"  -> {row}")
             rows.append(row)
     return rows
 
 
 def run(cluster: Cluster, sizes: list[int], workdir: Path, gap: float = 4.0,
-        contenders: tuple[str, ...] = CONTENDERS) -> dict:
+        contenders: tuple[str, ...] = CONTENDERS, appset_sizes: tuple[int, ...] = ()) -> dict:
+    """The Application rows for ``sizes``; then, for ``appset_sizes``, the verifier on generated apps.
+
+    ``k8s_info`` until-loops and ``argocd app wait`` take no ApplicationSet into account (they wait on
+    the apps that exist or match a label), so the ApplicationSet rows measure the module alone.
+    """
     env.install_argocd_crds(cluster)
     skipped: dict[str, str] = {}
     backends: CoreBackends | None = None
@@ -233,6 +239,8 @@ def run(cluster: Cluster, sizes: list[int], workdir: Path, gap: float = 4.0,
             env.log(f"argocd app wait --core cannot run: {why}")
     try:
         rows = _rows(cluster, sizes, workdir, gap, contenders, skipped)
+        if appset_sizes:
+            rows += _rows(cluster, list(appset_sizes), workdir, gap, CONTENDERS[:1], skipped, appsets=True)
     finally:
         if backends is not None:
             backends.stop()
@@ -252,9 +260,24 @@ def run(cluster: Cluster, sizes: list[int], workdir: Path, gap: float = 4.0,
         "apiserver": cluster.version().get("gitVersion"),
         "harness": env.harness_settings(),
         "rows": rows,
-        "ratios": ratios(rows),
+        "ratios": ratios([r for r in rows if r.get("shape") != "applicationsets"]),
         "skipped": skipped,
     }
     shutil.rmtree(workdir / "argocd-home", ignore_errors=True)
     ws.delete_all(cluster)   # the next sections start without 1,000 Applications in the API server
+    return result
+
+
+def keep_previous(result: dict, path: Path, sizes: list[int], appset_sizes: list[int]) -> dict:
+    """Keep the rows of an earlier run for the shapes and sizes this run did not measure."""
+    if not path.exists():
+        return result
+    import json
+    old = json.loads(path.read_text(encoding="utf-8"))
+    measured = {("applications", n) for n in sizes} | {("applicationsets", n) for n in appset_sizes}
+    kept = [r for r in old.get("rows", []) if (r.get("shape", "applications"), r["n_apps"]) not in measured]
+    if kept:
+        result["rows"] = kept + result["rows"]
+        result["ratios"] = ratios([r for r in result["rows"] if r.get("shape", "applications") == "applications"])
+        result["kept_from_earlier_run"] = sorted({f"{r.get('shape', 'applications')} {r['n_apps']}" for r in kept})
     return result
