@@ -6,7 +6,7 @@
 #   MOLECULE_DISTRO="bookworm" tests/molecule.sh control_plane
 #
 # Machines: tests/images/build.sh (debootstrap + podman import, cached by
-# recipe hash; installs podman/runc/debootstrap with apt when missing).
+# recipe hash; podman/runc/debootstrap from tests/tools/ensure-podman.sh).
 # Binaries for the offline kubeadm install: the harness's Go build of
 # versions.yml's Kubernetes, ~/.cache/ecoeco-gitops/bin/kubernetes-<version>/.
 set -uo pipefail
@@ -29,14 +29,9 @@ K8S_VERSION=$(.venv/bin/python -c 'from tests.harness.versions import VERSIONS; 
 K8S_BIN="${ECOECO_CACHE:-$HOME/.cache/ecoeco-gitops}/bin/kubernetes-$K8S_VERSION"
 needs_k8s=0
 for s in "${scenarios[@]}"; do [ "$s" != default ] && needs_k8s=1; done
+# A build another run holds is waited for (the build's lock), not repeated.
 if [ "$needs_k8s" = 1 ] && [ ! -x "$K8S_BIN/kubelet" ]; then
-  if [ -d "$K8S_BIN.partial" ]; then
-    # Someone is building it now: wait (bounded) instead of building twice.
-    echo "waiting for the running Kubernetes $K8S_VERSION build ($K8S_BIN.partial)"
-    deadline=$(( $(date +%s) + 1800 ))
-    while [ ! -x "$K8S_BIN/kubelet" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 15; done
-  fi
-  [ -x "$K8S_BIN/kubelet" ] || .venv/bin/python -m tests.harness.build kubernetes || exit 1
+  .venv/bin/python -m tests.harness.build kubernetes || exit 1
 fi
 export ECOECO_K8S_BIN_DIR="$K8S_BIN"
 

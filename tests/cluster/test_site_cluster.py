@@ -85,11 +85,12 @@ def _build_images() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Three machines on a network of their own and the registry on its gateway; removed even on failure."""
-    for path in (K8S_BIN / "kubeadm", CNI_BIN / "bridge"):
-        if not path.exists():
-            pytest.fail(f"{path} missing: run `python -m tests.harness.build` first")
+def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+             cluster_binaries: dict[str, Path]):
+    """Three machines on a network of their own and the registry on its gateway; removed even on failure.
+
+    ``cluster_binaries`` builds the Go binaries the images and nodes use when the cache lacks them."""
+    assert cluster_binaries["kubernetes"] == K8S_BIN and cluster_binaries["cni-plugins"] == CNI_BIN
     made = Machines(prefix=os.environ.get("ECOECO_CLUSTER_PREFIX", "ecoeco-cluster"),
                     subnet=os.environ.get("ECOECO_CLUSTER_SUBNET", "10.213.7.0/24"))
 

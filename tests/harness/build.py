@@ -2,8 +2,10 @@
 
 Binaries land in ``$ECOECO_CACHE/bin/<component>-<version>/`` (default cache
 ``~/.cache/ecoeco-gitops``).  A component whose directory already holds every
-expected binary is never rebuilt.  A failed build raises :class:`BuildError`
-naming the component and the tail of the Go output.
+expected binary is never rebuilt.  One run at a time builds a component (a
+file lock in the cache dir; another run waits for it, then finds it built).
+A failed build raises :class:`BuildError` naming the component and the tail
+of the Go output.
 
 Command line::
 
@@ -13,6 +15,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -20,9 +23,10 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from tests.harness.versions import VERSIONS, cache_dir
 
@@ -35,6 +39,7 @@ K8S_COMMANDS = (
     "kubelet",
     "kube-proxy",
 )
+LOCK_TIMEOUT = 60 * 60.0  # longest wait for another run's build of one component
 
 
 class BuildError(RuntimeError):
@@ -219,11 +224,50 @@ def components() -> dict[str, Component]:
     }
 
 
+@contextmanager
+def component_lock(name: str, log: Callable[[str], None] = print,
+                   timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the build lock of component ``name`` (``flock`` on ``<cache>/locks/<name>.lock``).
+
+    Two runs (two checkouts, a test tier and ``make build``) never build into
+    the same cache directories: the second waits, bounded by ``timeout``.
+    """
+    path = cache_dir() / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        deadline = time.monotonic() + timeout
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waiting:
+                    log(f"[build] {name}: another run is building it ({path} is locked), waiting...")
+                    waiting = True
+                if time.monotonic() > deadline:
+                    raise BuildError(f"building {name}: {path} still locked after {timeout:.0f}s") from None
+                time.sleep(2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def ensure(name: str, log: Callable[[str], None] = print) -> Component:
     """Build component ``name`` unless its binaries are cached; return it."""
     comp = components()[name]
     if comp.built():
         return comp
+    with component_lock(name, log):
+        if not comp.built():  # else another run built it while this one waited
+            _build(comp, log)
+    return comp
+
+
+def _build(comp: Component, log: Callable[[str], None]) -> None:
+    """Build ``comp`` into a ``.partial`` directory and move it into place (under its lock)."""
+    name = comp.name
     log(f"[build] {name} {comp.version}: building from Go modules (cold build; minutes)...")
     start = time.monotonic()
     work = _fresh_workdir(comp)
@@ -236,7 +280,6 @@ def ensure(name: str, log: Callable[[str], None] = print) -> Component:
     if not comp.built():
         raise BuildError(f"building {name}: expected binaries {comp.binaries} in {comp.bin_dir}")
     log(f"[build] {name} {comp.version}: done in {time.monotonic() - start:.0f}s -> {comp.bin_dir}")
-    return comp
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,10 @@
   node_labels role's job). Builds missing binaries first (cold build prints
   progress); a failed build fails the test naming the component.
 - ``kubeconfig``: path (str) of the cluster's admin kubeconfig.
+- ``kubeadm_bin``, ``kustomize_bin``: paths of the harness's kubeadm and
+  kustomize (the pinned one, which sample_repo.render prefers); ``cluster_binaries``: the
+  builds the podman kubeadm cluster (tests/cluster) uses. Both build what is
+  missing, before the first test as the others do.
 - ``argocd``: session-scoped :class:`~tests.harness.argocd.ArgoCD` processes
   (repo-server, application-controller, redis) on that cluster.
 
@@ -27,13 +31,15 @@ from typing import Iterator
 
 import pytest
 
-from tests.harness import binaries
+from tests.harness import binaries, build
 from tests.harness.build import BuildError
 from tests.harness.cluster import Cluster
 from tests.harness.procs import HarnessError
 
 CONTROL_PLANE = ("kubernetes", "etcd", "kwok")
 ARGOCD = ("argocd", "kustomize")
+# The podman kubeadm cluster (tests/cluster): its nodes and images use these builds.
+CLUSTER = ("kubernetes", "etcd", "argocd", "kustomize", "cni-plugins")
 REPORT: dict[str, str] = {}
 # What tests measured (``record_measurement``), shown in a section of their own at the end.
 MEASURED: dict[str, str] = {}
@@ -79,7 +85,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         names += CONTROL_PLANE
     if "argocd" in used:
         names += ARGOCD
-    for name in names:
+    if "kubeadm_bin" in used:
+        names += ("kubernetes",)
+    if "kustomize_bin" in used:
+        names += ("kustomize",)
+    if "cluster_binaries" in used:
+        names += CLUSTER
+    for name in dict.fromkeys(names):
         try:
             secs = binaries.require([name], log=_say(session.config))[name]
             REPORT[f"build {name}"] = f"cold build {secs:.0f}s" if secs else "cached"
@@ -120,6 +132,28 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         REPORT["rss at end"] = c.rss_report()
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeadm_bin(request: pytest.FixtureRequest) -> Path:
+    """The harness's kubeadm (built first when the cache lacks it)."""
+    _require(request.config, ("kubernetes",))
+    return build.components()["kubernetes"].path("kubeadm")
+
+
+@pytest.fixture(scope="session")
+def kustomize_bin(request: pytest.FixtureRequest) -> Path:
+    """The pinned kustomize, the one Argo CD's repo-server runs (built first when the cache lacks it)."""
+    _require(request.config, ("kustomize",))
+    return build.components()["kustomize"].path()
+
+
+@pytest.fixture(scope="session")
+def cluster_binaries(request: pytest.FixtureRequest) -> dict[str, Path]:
+    """Binary directories of the podman kubeadm cluster's builds, by component (built first when missing)."""
+    _require(request.config, CLUSTER)
+    comps = build.components()
+    return {name: comps[name].bin_dir for name in CLUSTER}
 
 
 @pytest.fixture(scope="session")

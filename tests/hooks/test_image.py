@@ -27,6 +27,7 @@ BASE = os.environ.get("ECOECO_HOOK_BASE", "localhost/ecoeco-machine:bookworm")
 IMAGE = "localhost/ecoeco-gitops-hooks:test"
 CONTAINERS_CONF = REPO_ROOT / "tests" / "images" / "containers.conf"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+ENSURE_PODMAN = REPO_ROOT / "tests" / "tools" / "ensure-podman.sh"
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
@@ -38,9 +39,20 @@ def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
     return proc
 
 
+def ensure_podman() -> None:
+    """Install and check podman (tests/tools/ensure-podman.sh): this tier must not rely on another having done it."""
+    start = time.monotonic()
+    done = subprocess.run(["bash", str(ENSURE_PODMAN)], capture_output=True, text=True, timeout=1200, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"{ENSURE_PODMAN.name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}", pytrace=False)
+    if "installed" in done.stderr:
+        REPORT["hooks: podman installed"] = f"{time.monotonic() - start:.0f}s"
+
+
 @pytest.fixture(scope="module")
 def hook_image() -> str:
     """Build (or reuse from podman's layer cache) the hook image on the debootstrap base."""
+    ensure_podman()
     if podman("image", "exists", BASE, check=False).returncode != 0:
         start = time.monotonic()
         distro = BASE.rsplit(":", 1)[-1]

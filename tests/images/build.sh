@@ -6,7 +6,7 @@
 #
 # An image is rebuilt only when its recipe (this file + the package list)
 # changes: the recipe hash is stored as the image label ecoeco.recipe.
-# podman, runc and debootstrap are installed with apt when missing.
+# podman, runc and debootstrap: tests/tools/ensure-podman.sh installs them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export CONTAINERS_CONF="$here/containers.conf"
@@ -20,12 +20,7 @@ PACKAGES=python3,python3-apt,systemd,systemd-sysv,iproute2,procps,sudo,ca-certif
 
 read -r -a distros <<<"${*:-${MOLECULE_DISTRO:-bookworm trixie}}"
 
-need=()
-for tool in podman runc debootstrap; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]} with apt"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
-fi
+bash "$here/../tools/ensure-podman.sh"
 
 # The recipe: release, package list, mirror and the steps of build_one. An
 # edit elsewhere in this file (comments, tool setup) does not rebuild.

@@ -40,7 +40,10 @@ def test_ansible_builder_creates_the_context(tmp_path: Path) -> None:
     shutil.copy(EE, work / EE.name)
     galaxy = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text(encoding="utf-8"))
     (work / f"ecoeco-gitops-{galaxy['version']}.tar.gz").write_bytes(b"")  # stands for `ansible-galaxy collection build`
-    done = subprocess.run([str(BUILDER), "create", "-f", EE.name, "-c", "context"], cwd=work,
+    # The file name is chosen, not left to ansible-builder's guess from the host (it picks docker's
+    # Dockerfile where only docker is installed): tests/hooks builds with podman, from a Containerfile.
+    done = subprocess.run([str(BUILDER), "create", "-f", EE.name, "-c", "context",
+                           "--output-filename", "Containerfile"], cwd=work,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "USER directive" not in done.stdout + done.stderr, done.stdout

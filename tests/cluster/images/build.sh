@@ -32,7 +32,9 @@ export CONTAINERS_CONF="$root/tests/images/containers.conf"
 # runs the registry with a config of its own, on its network's gateway only).
 if ! command -v docker-registry >/dev/null; then
   echo "installing docker-registry with apt" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null
+  apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600)
+  "${apt[@]}" install -y docker-registry >/dev/null \
+    || { "${apt[@]}" update >/dev/null && "${apt[@]}" install -y docker-registry >/dev/null; }
   # Where systemd runs, the package starts its service on every address: stop that one.
   if [ -d /run/systemd/system ]; then systemctl disable --now docker-registry.service >&2; fi
 fi

@@ -1,8 +1,9 @@
 """The control_plane and workers templates render configurations real kubeadm accepts.
 
 Rendered with ansible's own template module; validated with `kubeadm config
-validate` of the harness's Kubernetes build when it is cached (skipped, with
-the reason, when it is not).
+validate` of the harness's Kubernetes build (the ``kubeadm_bin`` fixture
+builds it when the cache lacks it). In the integration tier, not the unit
+tier: the unit tier must not depend on a build an earlier run left behind.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import pytest
 import yaml
 
 from tests.harness.ansible import VENV_BIN, ansible_env
-from tests.harness.versions import REPO_ROOT, VERSIONS, cache_dir
+from tests.harness.versions import REPO_ROOT, VERSIONS
 
-KUBEADM = cache_dir() / "bin" / f"kubernetes-{VERSIONS['kubernetes']}" / "kubeadm"
+pytestmark = pytest.mark.controlplane
 ROLES = REPO_ROOT / "roles"
 
 
@@ -41,10 +42,8 @@ def render(template: Path, variables: dict, tmp_path: Path) -> str:
     return out.read_text(encoding="utf-8")
 
 
-def validate(text: str) -> subprocess.CompletedProcess:
-    if not KUBEADM.exists():
-        pytest.skip(f"kubeadm not built yet ({KUBEADM}); `make build` builds it")
-    return subprocess.run([str(KUBEADM), "config", "validate", "--config", "/dev/stdin"],
+def validate(kubeadm: Path, text: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(kubeadm), "config", "validate", "--config", "/dev/stdin"],
                           input=text, capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -59,18 +58,18 @@ def test_kubernetes_version_default_is_the_pinned_one() -> None:
     assert defaults("kubeadm")["kubeadm_version"] == VERSIONS["kubernetes"]
 
 
-def test_default_init_config_is_valid(tmp_path: Path) -> None:
+def test_default_init_config_is_valid(kubeadm_bin: Path, tmp_path: Path) -> None:
     text = render(ROLES / "control_plane/templates/kubeadm-config.yaml.j2", control_plane_vars(), tmp_path)
     docs = {d["kind"]: d for d in yaml.safe_load_all(text) if d}
     assert set(docs) == {"InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"}
     assert "controlPlaneEndpoint" not in docs["ClusterConfiguration"]
     assert docs["KubeletConfiguration"]["cgroupDriver"] == "systemd"
     assert "taints" not in docs["InitConfiguration"]["nodeRegistration"]
-    proc = validate(text)
+    proc = validate(kubeadm_bin, text)
     assert proc.returncode == 0, proc.stderr
 
 
-def test_every_optional_field_renders_valid(tmp_path: Path) -> None:
+def test_every_optional_field_renders_valid(kubeadm_bin: Path, tmp_path: Path) -> None:
     text = render(ROLES / "control_plane/templates/kubeadm-config.yaml.j2", control_plane_vars(
         control_plane_endpoint="k8s-api.internal:6443",
         control_plane_advertise_address="10.0.1.10",
@@ -93,19 +92,19 @@ def test_every_optional_field_renders_valid(tmp_path: Path) -> None:
     assert init["nodeRegistration"]["taints"] == []
     assert init["skipPhases"] == ["addon/kube-proxy", "addon/coredns"]
     assert kubelet["failCgroupV1"] is False and kubelet["evictionHard"] == {"nodefs.available": "0%"}
-    proc = validate(text)
+    proc = validate(kubeadm_bin, text)
     assert proc.returncode == 0, proc.stderr
 
 
-def test_invalid_input_is_refused_by_kubeadm(tmp_path: Path) -> None:
+def test_invalid_input_is_refused_by_kubeadm(kubeadm_bin: Path, tmp_path: Path) -> None:
     text = render(ROLES / "control_plane/templates/kubeadm-config.yaml.j2",
                   control_plane_vars(control_plane_pod_subnet="not-a-cidr"), tmp_path)
-    proc = validate(text)
+    proc = validate(kubeadm_bin, text)
     assert proc.returncode != 0 and "podSubnet" in proc.stderr
 
 
 @pytest.mark.parametrize("as_control_plane", [False, True])
-def test_join_configuration_is_valid(tmp_path: Path, as_control_plane: bool) -> None:
+def test_join_configuration_is_valid(kubeadm_bin: Path, tmp_path: Path, as_control_plane: bool) -> None:
     values = {k: v for k, v in defaults("workers").items() if "{{" not in str(v)}
     values.update(
         workers_node_name="worker1",
@@ -121,5 +120,5 @@ def test_join_configuration_is_valid(tmp_path: Path, as_control_plane: bool) -> 
     doc = yaml.safe_load(text)
     assert doc["kind"] == "JoinConfiguration"
     assert ("controlPlane" in doc) is as_control_plane
-    proc = validate(text)
+    proc = validate(kubeadm_bin, text)
     assert proc.returncode == 0, proc.stderr
