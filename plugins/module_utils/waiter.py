@@ -26,6 +26,14 @@ class Deadline:
         self.start = clock()
         self.at = None if seconds is None else self.start + float(seconds)
 
+    @classmethod
+    def since(cls, start: float, seconds: float, clock: Callable[[], float] = time.monotonic) -> "Deadline":
+        """A deadline that began at ``start`` on ``clock`` (a wait resumed by a later process)."""
+        deadline = cls(seconds, clock)
+        deadline.start = start
+        deadline.at = start + float(seconds)
+        return deadline
+
     def remaining(self) -> float:
         if self.at is None:
             return float("inf")

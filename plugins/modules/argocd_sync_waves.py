@@ -134,6 +134,19 @@ options:
         message is its verdict and diagnosis. CI systems (GitLab CI C(artifacts:reports:junit), Jenkins C(junit))
         show it as test results.
     type: path
+  slice_seconds:
+    description:
+      - Return after at most this many seconds even when the waves are still converging, with RV(done=false), the
+        report so far and RV(progress); call the module again with O(progress) to go on. The overall and per-wave
+        timeouts keep running across the calls, and each call costs the same few requests whatever the number of
+        apps. This is how the C(app_of_apps) role and the PostSync hook print progress every 30 seconds.
+      - Without it the module returns only when every wave passed, one failed, or a timeout was reached.
+    type: float
+  progress:
+    description:
+      - The RV(progress) an earlier call returned (with O(slice_seconds)); this call goes on from there, with the
+        same start time, wave start times and seconds to healthy.
+    type: dict
   report_file:
     description:
       - Also write the whole result (every wave and app, C(detected_at), seconds to healthy, the report lines, the
@@ -310,6 +323,17 @@ watch:
   returned: always
   type: dict
   sample: {relists: 1, resumes: 0, reconnects: 0}
+done:
+  description:
+    - False when the call ended because its O(slice_seconds) ran out while a wave was still converging (call again
+      with RV(progress)); true otherwise.
+  returned: always
+  type: bool
+progress:
+  description: Where the verification stands (start time, wave start and completion times, seconds to healthy), for
+    the next call's O(progress).
+  returned: always
+  type: dict
 msg:
   description: What the module concluded, or why it failed (wave, app, states, conditions, diagnosis).
   returned: always
@@ -335,6 +359,8 @@ ARGUMENT_SPEC = dict(
     require_health_check=dict(type="bool", default=False),
     junit_file=dict(type="path"),
     report_file=dict(type="path"),
+    slice_seconds=dict(type="float"),
+    progress=dict(type="dict"),
     **AUTH_ARG_SPEC,
 )
 

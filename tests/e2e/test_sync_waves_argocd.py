@@ -59,3 +59,48 @@ def test_stuck_wave_is_diagnosed_down_to_the_pod(cluster, argocd, tmp_path):
     finally:
         cluster.kubectl("delete", "application", "-n", argocd.namespace, "root-app", "--wait=false", check=False)
         argocd.reset_repo()
+
+
+def test_verify_prints_progress_while_a_wave_is_slow(cluster, argocd, tmp_path):
+    """ecoeco.gitops.verify prints the report every progress interval while wave 1 waits for a node.
+
+    Wave 1's StatefulSet wants a node labelled ``workload: late`` that only appears ~20 s later: the play shows
+    which waves are done and what it waits for at every slice, then passes; the slices share one clock.
+    """
+    import re
+    import threading
+
+    from tests.harness.ansible import run_playbook
+    from tests.harness.demo import demo_extra_vars
+    from tests.harness.nodes import DEFAULT_INVENTORY
+
+    _label_nodes_as_the_inventory_says(cluster)
+    install_health_check(cluster, argocd, "gating")
+    sts = argocd.read(STS)
+    argocd.commit({STS: sts.replace("workload: database", "workload: late")}, "postgresql waits for a late node")
+    late_node = inventory_nodes()[-1].name
+    try:
+        cluster.apply(argocd.read("argocd/root-app.yaml"))
+        out: dict = {}
+        extra = {**demo_extra_vars(cluster, argocd), "app_of_apps_name": "root-app",
+                 "app_of_apps_progress_interval": 5, "app_of_apps_wave_timeout": 180, "app_of_apps_timeout": 400}
+        runner = threading.Thread(target=lambda: out.update(run=run_playbook(
+            "ecoeco.gitops.verify", DEFAULT_INVENTORY, extra_vars=extra, timeout=600)), daemon=True)
+        runner.start()
+        time.sleep(20)
+        cluster.api.request("PATCH", f"/api/v1/nodes/{late_node}", {"metadata": {"labels": {"workload": "late"}}},
+                            content_type="application/merge-patch+json")
+        runner.join(600)
+        run = out["run"]
+        waiting = [float(s) for s in re.findall(r"still waiting after (\d+)s: wave 1: waiting for databases",
+                                                run.stdout)]
+        print(f"\n[progress] {len(waiting)} progress reports at {waiting} s; playbook {run.seconds:.0f}s")
+        assert run.ok, run.stdout[-3000:]
+        assert len(waiting) >= 3, run.stdout[-3000:]
+        gaps = [b - a for a, b in zip(waiting, waiting[1:])]
+        assert all(4 <= g <= 12 for g in gaps), gaps          # every 5 s of waiting, plus Ansible's start-up
+        assert "all waves are Synced and Healthy" in run.stdout
+    finally:
+        _label_nodes_as_the_inventory_says(cluster)
+        cluster.kubectl("delete", "application", "-n", argocd.namespace, "root-app", "--wait=false", check=False)
+        argocd.reset_repo()

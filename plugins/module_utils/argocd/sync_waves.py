@@ -29,6 +29,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
     AppKey,
     display_name,
     is_set,
+    parse_time,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.diagnose import diagnose_app
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.health_check import (
@@ -45,6 +46,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.report import
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.waves import Outcome, WaveTracker, _utcnow
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ModuleFailure, ValidationError
+from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import Deadline
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS, APPLICATIONSETS
 
 MAX_DIAGNOSED_APPS = 5
@@ -53,6 +55,11 @@ _LABEL_SELECTOR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 
 def validate(params: Dict[str, Any]) -> None:
     """Checks the argument spec cannot express; messages name the option."""
+    if params.get("slice_seconds") is not None and not params["slice_seconds"] > 0:
+        raise ValidationError(f"slice_seconds must be a positive number of seconds, got {params['slice_seconds']!r}")
+    progress = params.get("progress")
+    if progress is not None and not (isinstance(progress, dict) and parse_time(progress.get("started_at"))):
+        raise ValidationError("progress must be the 'progress' value an earlier run of this module returned")
     if not params.get("root_app") and not params.get("label_selector"):
         raise ValidationError("one of root_app or label_selector is required")
     if not (params.get("namespace") or "").strip():
@@ -104,9 +111,12 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
         target_revision=params.get("target_revision"), wave_timeout=params["wave_timeout"],
         timeout=params["timeout"], hard_refresh_on_error=bool(params.get("hard_refresh_on_error")) and not check_mode,
         check_root_revision=params.get("check_root_revision", True), clock=clock, wall_clock=wall_clock)
+    if params.get("progress"):
+        tracker.resume(params["progress"])
     apps.relist()
     outcome = _judge(tracker, apps, sets, group)
     refreshed: List[str] = []
+    this_slice = Deadline(params.get("slice_seconds"), clock)
 
     if not check_mode:
         while outcome.phase == "waiting":
@@ -117,7 +127,9 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
             if left <= 0:
                 outcome = tracker.timed_out()
                 break
-            if group.wait_for_change(left) or outcome.refresh:
+            if this_slice.expired():
+                break                       # a slice ends waiting: the next run goes on from `progress`
+            if group.wait_for_change(min(left, this_slice.remaining())) or outcome.refresh:
                 # Only what changed is judged again (after a re-LIST: everything).
                 outcome = _judge(tracker, apps, sets, group)
     group.close()
@@ -139,8 +151,12 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
         failure, diagnoses = _failure_message(counting, outcome, apps, group, tracker, health_check)
     elif check_mode and outcome.phase != "done":
         result["msg"] = f"check mode, current state: {outcome.message}"
+    elif outcome.phase == "waiting":
+        result["msg"] = f"still waiting after {tracker.elapsed():.0f}s: {outcome.message}"
     else:
         result["msg"] = outcome.message
+    result["done"] = outcome.phase != "waiting" or check_mode
+    result["progress"] = tracker.progress()
     waves = wave_entries(tracker)
     result.update({
         "waves": waves,

@@ -42,6 +42,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
     evaluate,
     is_set,
     meta,
+    parse_time,
     set_key,
     target_revision_of,
     transient_conditions,
@@ -86,6 +87,7 @@ class WaveRecord:
     completed: Optional[float] = None    # monotonic, when all members passed
     detected_at: Optional[datetime] = None
     deadline: Optional[Deadline] = None  # the wave timeout, from ``started``
+    restored: bool = False               # taken over from an earlier run (members not known yet)
 
 
 class Outcome:
@@ -397,9 +399,10 @@ class WaveTracker:
         grouped = dict(group_by_wave(members))
         for wave, keys in grouped.items():
             rec = self.waves.setdefault(wave, WaveRecord(wave))
-            if rec.completed is not None and any(k not in rec.members and not self.states[k].ok for k in keys):
+            if rec.completed is not None and not rec.restored and any(
+                    k not in rec.members and not self.states[k].ok for k in keys):
                 rec.completed, rec.detected_at = None, None   # a new, unready member re-opens it
-            rec.members = keys
+            rec.members, rec.restored = keys, False
         for wave in [w for w in self.waves if w not in grouped]:
             del self.waves[wave]
 
@@ -437,6 +440,43 @@ class WaveTracker:
             return Outcome("waiting", pending, refresh=refresh)
         return Outcome("done", "all waves are Synced and Healthy", refresh=refresh)
 
+    # -- slices: one verification carried over several module runs --------------------------------
+    def progress(self) -> Dict[str, object]:
+        """What a later run needs to go on where this one stopped (``resume``): times, not objects."""
+        def since(t: Optional[float]) -> Optional[float]:
+            return None if t is None else round(t - self.start, 3)
+        return {
+            "started_at": iso(self.started_at),
+            "waves": {str(w): {"started": since(r.started), "completed": since(r.completed),
+                               "detected_at": iso(r.detected_at)} for w, r in sorted(self.waves.items())},
+            "ok_at": {"/".join(k): round(v, 3) for k, v in sorted(self.ok_at.items())},
+            "refreshed": {"/".join(k): rv for k, rv in sorted(self.refreshes.sent.items())},
+            "violations": list(self.audit.violations),
+            "notes": list(self.notes),
+        }
+
+    def resume(self, progress: Mapping[str, object]) -> None:
+        """Go on from ``progress`` (an earlier run's): the same overall and per-wave clocks, times kept."""
+        started = parse_time(progress.get("started_at"))
+        if started is None:
+            raise ValueError("progress.started_at is missing or not a time")
+        elapsed = max(0.0, (self.wall() - started).total_seconds())
+        self.start = self.clock() - elapsed
+        self.started_at = started
+        self.deadline = Deadline.since(self.start, self.timeout, self.clock)
+        for wave, rec in dict(progress.get("waves") or {}).items():  # type: ignore[call-overload]
+            record = self.waves.setdefault(int(wave), WaveRecord(int(wave), restored=True))
+            if rec.get("started") is not None:
+                record.started = self.start + float(rec["started"])
+                record.deadline = Deadline.since(record.started, self.wave_timeout, self.clock)
+            if rec.get("completed") is not None:
+                record.completed = self.start + float(rec["completed"])
+                record.detected_at = parse_time(rec.get("detected_at"))
+        self.ok_at = {_key(k): float(v) for k, v in dict(progress.get("ok_at") or {}).items()}  # type: ignore
+        self.refreshes.sent = {_key(k): str(v) for k, v in dict(progress.get("refreshed") or {}).items()}  # type: ignore
+        self.audit.violations[:0] = [str(v) for v in progress.get("violations") or []]  # type: ignore[union-attr]
+        self.notes[:0] = [str(n) for n in progress.get("notes") or []]  # type: ignore[union-attr]
+
     def refresh_sent(self, key: AppKey, resource_version: str) -> None:
         """Record the hard refresh the driver patched onto ``key``."""
         self.refreshes.record(key, resource_version)
@@ -451,6 +491,11 @@ class WaveTracker:
         waiting = [self.states[k] for k in cur.members if not self.states[k].ok]
         return Outcome("failed", f"{limit} reached; " + _fail_text(cur.wave, waiting, self.namespace),
                        cur.wave, [s.key for s in waiting])
+
+
+def _key(text: str) -> AppKey:
+    """``namespace/name`` (``namespace/name/ApplicationSet`` for a set) back to a key."""
+    return tuple(text.split("/"))
 
 
 def _fold_children(state: AppState, kids: List[AppState]) -> None:
