@@ -69,12 +69,17 @@ def wave_entries(tracker: Any) -> List[Dict[str, Any]]:
     return out
 
 
-def _row_name(app: Mapping[str, Any]) -> str:
+def _label(app: Mapping[str, Any], generated: str) -> str:
+    """An app's name in a report: ``NAME (ApplicationSet)`` for a set, ``generated`` for a generated app."""
     if app.get("kind", "Application") != "Application":
         return f"{app['name']} ({app['kind']})"
     if app.get("owner"):
-        return f"  {app['name']}"
+        return generated.format(owner=app["owner"], name=app["name"])
     return app["name"]
+
+
+def _row_name(app: Mapping[str, Any]) -> str:
+    return _label(app, "  {name}")
 
 
 def _short(text: str) -> str:
@@ -143,11 +148,7 @@ def junit_xml(waves: Sequence[Mapping[str, Any]], diagnoses: Mapping[str, str], 
 
 
 def _case_name(app: Mapping[str, Any]) -> str:
-    if app.get("kind", "Application") != "Application":
-        return f"{app['name']} ({app['kind']})"
-    if app.get("owner"):
-        return f"{app['owner']}/{app['name']}"
-    return app["name"]
+    return _label(app, "{owner}/{name}")
 
 
 def write_file(path: str, text: str) -> None:
