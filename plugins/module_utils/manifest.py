@@ -17,28 +17,18 @@ discovery request per group/version, or from a CRD of the same manifest.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils.apply import (  # noqa: F401 (re-exported for tests)
+from ansible_collections.ecoeco.gitops.plugins.module_utils.apply import (
     CREATED,
     UNCHANGED,
     Applied,
-    already_applied,
     apply_object,
-    is_subset,
     label_of,
-    owned_fields_declared,
-    redacted,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8sClient, K8sError, ResourceRef
-
-
-def apply_object_pending(body: Dict[str, Any]) -> Applied:
-    """Check mode, an object whose namespace or kind only this run creates: reported as created, no dry run."""
-    return Applied(CREATED, None, body)
 from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import WaitTimeout, wait_for
 
 CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
@@ -135,6 +125,11 @@ class KindResolver:
             raise ValidationError(f"the API server has no kind {kind} in {api_version}, and no "
                                   "CustomResourceDefinition of this manifest defines it")
         return ref
+
+
+def apply_object_pending(body: Dict[str, Any]) -> Applied:
+    """Check mode, an object whose namespace or kind only this run creates: reported as created, no dry run."""
+    return Applied(CREATED, None, body)
 
 
 # -- the run -----------------------------------------------------------------------

@@ -14,16 +14,14 @@ from typing import Any, Dict, List
 
 import pytest
 
-from tests.integration.test_sync_waves import (  # noqa: F401  (argo, argo_crds: fixtures)
-    MODULE_UA,
-    InProcess,
-    argo,
-    argo_crds,
-    wait_for_module_watch,
-)
+from tests.integration import test_sync_waves
+from tests.integration.test_sync_waves import MODULE_UA, InProcess, wait_for_module_watch
 from tests.unit.plugins.module_utils.argocd.argocd_objects import appset, child_entry, set_entry
 
 pytestmark = pytest.mark.controlplane
+# The fake Argo CD of test_sync_waves: Argo CD's CRDs, a namespace per test with argocd-cm.
+argo_crds = test_sync_waves.argo_crds
+argo = test_sync_waves.argo
 
 
 class FakeSets:
@@ -110,7 +108,7 @@ def test_a_set_error_fails_naming_the_set_and_the_condition(cluster, argo, sets)
          "lastTransitionTime": "2026-12-05T12:00:00Z"}])
     msg, result = verify.join_failure()
     assert msg.startswith("wave 0, applicationset apis: Error, health Degraded - ErrorOccurred "
-                                          "(ApplicationGenerationFromParamsError): failed to execute go template")
+                          "(ApplicationGenerationFromParamsError): failed to execute go template")
     assert result["elapsed"] < 10
 
 
@@ -124,7 +122,7 @@ def test_a_set_deleted_mid_run_is_reported_not_crashed_on(cluster, argo, sets):
     msg, result = verify.join_failure()
     print(f"\n[appset] deleted mid-run: {msg}")
     assert msg.startswith("wave timeout 4s reached; wave 0, applicationset apis: Missing, "
-                                          "health Missing - deleted during the run")
+                          "health Missing - deleted during the run")
 
 
 def test_1000_generated_apps_under_4_sets_cost_a_list_and_watch_per_kind(cluster, argo, sets):

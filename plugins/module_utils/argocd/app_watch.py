@@ -250,23 +250,22 @@ class WatchGroup:
     """Wait on several ResourceWatches at once; every change is applied in the caller's thread."""
 
     def __init__(self, watches: Iterable[ResourceWatch] = (), clock: Optional[Callable[[], float]] = None):
+        """``clock``: the monotonic clock; by default the first watch's."""
         self.watches: List[ResourceWatch] = []
         self._readers: Dict[int, _Reader] = {}
         self._queue: "queue.Queue[Any]" = queue.Queue()
         self._handled: Optional[_Reader] = None
-        self.clock = clock
+        watches = list(watches)
+        self.clock: Callable[[], float] = clock or (watches[0].clock if watches else time.monotonic)
         for watch in watches:
             self.add(watch)
 
     def add(self, watch: ResourceWatch) -> None:
         """Wait on ``watch`` too (LIST it first)."""
         self.watches.append(watch)
-        if self.clock is None:
-            self.clock = watch.clock
 
     def wait_for_change(self, seconds: float) -> bool:
         """Block until an object of any kind changes (True) or ``seconds`` pass (False)."""
-        assert self.clock is not None
         deadline = Deadline(max(0.0, seconds), self.clock)
         self._release()
         while True:

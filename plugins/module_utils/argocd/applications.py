@@ -36,6 +36,7 @@ def is_set(key: AppKey) -> bool:
     """Whether ``key`` names an ApplicationSet rather than an Application."""
     return len(key) == 3 and key[2] == SET_KIND
 
+
 # Verdicts: OK passes; WAIT keeps waiting; ERROR fails the wave fast.
 OK, WAIT, ERROR = "ok", "wait", "error"
 FAILED_OPERATION_PHASES = ("Failed", "Error")

@@ -340,7 +340,8 @@ class WaveTracker:
 
     def _root_failure(self, apps: Index) -> Optional[Outcome]:
         """The root cannot list its children (error condition): wait for a hard refresh or fail."""
-        assert self.root_key is not None
+        if self.root_key is None:
+            return None
         root = apps[self.root_key]
         root_errors = error_conditions(root)
         if not root_errors:

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils import manifest
+from ansible_collections.ecoeco.gitops.plugins.module_utils import apply, manifest
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 
 NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}
@@ -219,15 +219,15 @@ def test_list_documents_and_empty_documents():
     ({"a": 1}, {}, False),
 ])
 def test_is_subset(desired, live, expected):
-    assert manifest.is_subset(desired, live) is expected
+    assert apply.is_subset(desired, live) is expected
 
 
 def test_owned_list_keys_match_declared_elements():
     doc = {"spec": {"ports": [{"port": 80, "name": "http"}]}}
-    assert manifest.owned_fields_declared({"f:spec": {"f:ports": {'k:{"port":80,"protocol":"TCP"}': {".": {}}}}}, doc)
-    assert not manifest.owned_fields_declared({"f:spec": {"f:ports": {'k:{"port":81,"protocol":"TCP"}': {}}}}, doc)
-    assert manifest.owned_fields_declared({"f:args": {'v:"--x"': {}}}, {"args": ["--x"]})
-    assert not manifest.owned_fields_declared({"f:args": {'v:"--y"': {}}}, {"args": ["--x"]})
+    assert apply.owned_fields_declared({"f:spec": {"f:ports": {'k:{"port":80,"protocol":"TCP"}': {".": {}}}}}, doc)
+    assert not apply.owned_fields_declared({"f:spec": {"f:ports": {'k:{"port":81,"protocol":"TCP"}': {}}}}, doc)
+    assert apply.owned_fields_declared({"f:args": {'v:"--x"': {}}}, {"args": ["--x"]})
+    assert not apply.owned_fields_declared({"f:args": {'v:"--y"': {}}}, {"args": ["--x"]})
 
 
 def test_check_mode_reports_objects_of_a_namespace_or_kind_from_another_task_as_created():
@@ -245,11 +245,11 @@ def test_check_mode_reports_objects_of_a_namespace_or_kind_from_another_task_as_
 def test_identity_only_objects_and_shipped_status_take_the_fast_path():
     """ServiceAccounts with nothing but a name leave no managedFields entry; CRDs ship a status."""
     sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "calico-node", "namespace": "kube-system"}}
-    assert manifest.already_applied(sa, dict(sa, metadata=dict(sa["metadata"], uid="1")), "mgr")
+    assert apply.already_applied(sa, dict(sa, metadata=dict(sa["metadata"], uid="1")), "mgr")
     owned_by_someone = dict(CONFIGMAP, metadata={"name": "argocd-cm", "managedFields": []})
-    assert not manifest.already_applied(CONFIGMAP, owned_by_someone, "mgr")
+    assert not apply.already_applied(CONFIGMAP, owned_by_someone, "mgr")
     crd = dict(CRD, status={"acceptedNames": {"kind": "", "plural": ""}, "storedVersions": []})
     live = dict(CRD, status={"acceptedNames": {"kind": "Widget", "plural": "widgets"}},
                 metadata={"name": CRD["metadata"]["name"], "managedFields": [
                     {"manager": "mgr", "operation": "Apply", "fieldsV1": {"f:spec": {}}}]})
-    assert manifest.already_applied(crd, live, "mgr")
+    assert apply.already_applied(crd, live, "mgr")

@@ -18,7 +18,6 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.applications 
     wave_of,
     wave_problem,
 )
-from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from tests.unit.plugins.module_utils.argocd.argocd_objects import (
     CACHED_ERROR,
     COMMIT,

@@ -46,7 +46,7 @@ def test_the_wave_timeout_runs_on_across_slices():
     client = _tree(clock)
     progress = None
     outcomes = []
-    for _ in range(10):
+    for _slice in range(10):
         try:
             result = call(client, clock, slice_seconds=10.0, wave_timeout=25.0, timeout=300.0,
                           **({"progress": progress} if progress else {}))

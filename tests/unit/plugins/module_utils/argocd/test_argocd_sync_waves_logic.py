@@ -146,7 +146,6 @@ def test_degraded_fails_fast_and_diagnoses_down_to_the_pod():
                         "message": "0/14 nodes are available: 14 node(s) didn't match Pod's node "
                                    "affinity/selector."}]}}]
     msg, result = failure(run, client, clock)
-    msg = msg
     assert msg.startswith("wave 1, app db: sync Synced, health Degraded, operation Succeeded")
     assert ("StatefulSet data/pg 0/1 ready, pod pg-0 Pending - 0/14 nodes are available: 14 node(s) didn't "
             "match Pod's node affinity/selector.") in msg
