@@ -25,7 +25,8 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import (
 HINTS = {
     401: "the API server rejected the credentials (an expired token, or one issued for a ServiceAccount that "
          "was re-created since)",
-    403: "the credentials lack an RBAC permission for this request (for the hook Job see deploy/hooks/rbac.yaml)",
+    403: "the user of these credentials lacks an RBAC permission for this request (for the hook Job see "
+         "deploy/hooks/rbac.yaml)",
 }
 
 
