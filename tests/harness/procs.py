@@ -144,11 +144,13 @@ class ManagedProcess:
 
 
 def wait_until(what: str, predicate: Callable[[], bool], timeout: float,
-               watch: list[ManagedProcess] = (), interval: float = 0.2) -> float:
-    """Poll ``predicate`` until true; return seconds taken.
+               watch: list[ManagedProcess] = (), interval: float = 0.2, raise_errors: bool = False) -> float:
+    """Poll ``predicate`` until true; return seconds taken: the one wait loop of the tests and the harness.
 
     Raises :class:`HarnessError` after ``timeout`` seconds, or as soon as one of
-    the ``watch`` processes exits (with the last lines of its log).
+    the ``watch`` processes exits (with the last lines of its log). An exception
+    from ``predicate`` counts as "not yet" (connection refused, 5xx, ...), except
+    an AssertionError, or any exception with ``raise_errors``.
     """
     start = time.monotonic()
     deadline = start + timeout
@@ -161,8 +163,11 @@ def wait_until(what: str, predicate: Callable[[], bool], timeout: float,
         try:
             if predicate():
                 return time.monotonic() - start
+        except AssertionError:
+            raise
         except Exception:  # noqa: BLE001 - not ready yet (connection refused, 5xx, ...)
-            pass
+            if raise_errors:
+                raise
         if time.monotonic() >= deadline:
             logs = "\n".join(f"--- {p.name} ({p.log}):\n{tail(p.log, 15)}" for p in watch)
             raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what}\n{logs}")

@@ -8,7 +8,6 @@ and the ``hooks-root`` Application tree, and removes what would disturb others.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -16,6 +15,7 @@ from typing import Iterator
 import pytest
 
 from tests.harness import sample_repo
+from tests.harness.procs import wait_until
 from tests.hooks import hookenv
 
 ROOT_APP = "hooks-root"
@@ -132,9 +132,7 @@ def _remove_root(admin, root: RootApp) -> None:
     ref = hookenv.REFS["Application"]
     for name in (root.name, *root.children):
         admin.delete(ref, name, "argocd")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and admin.get(ref, root.name, "argocd"):
-        time.sleep(0.5)
+    wait_until(f"root app {root.name} deleted", lambda: not admin.get(ref, root.name, "argocd"), 30, interval=0.5)
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.argocd import manifest_path
 from tests.harness.ansible import run_playbook
+from tests.harness.argocd import manifest_path
+from tests.harness.procs import wait_until
 
 pytestmark = pytest.mark.controlplane
 
@@ -36,12 +37,10 @@ def crds(cluster):
         pytest.fail(f"Argo CD release manifest missing: {INSTALL}")
     docs = [d for d in yaml.safe_load_all(INSTALL.read_text()) if d and d.get("kind") == "CustomResourceDefinition"]
     cluster.apply(yaml.safe_dump_all(docs))
-    deadline = time.monotonic() + 60
     jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
-    while cluster.kubectl("get", "crd", "applications.argoproj.io", "-o", f"jsonpath={jsonpath}",
-                          check=False).stdout.strip() != "True":
-        assert time.monotonic() < deadline, "Application CRD not Established within 60s"
-        time.sleep(0.5)
+    wait_until("the Application CRD Established", lambda: cluster.kubectl(
+        "get", "crd", "applications.argoproj.io", "-o", f"jsonpath={jsonpath}", check=False).stdout.strip() == "True",
+        60, interval=0.5)
     cluster.kubectl("create", "namespace", NS, check=False)
     yield
     apps = cluster.kubectl("get", "applications", "-n", NS, "-o", "name", check=False).stdout.split()

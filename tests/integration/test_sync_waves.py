@@ -29,6 +29,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8
 from tests.harness.argocd import manifest_path
 from tests.harness.ansible import run_playbook
 from tests.harness.kubeapi import KubeApi
+from tests.harness.procs import HarnessError, wait_until
 from tests.unit.plugins.module_utils.argocd.argocd_objects import application, child_entry, workload_resource
 
 pytestmark = pytest.mark.controlplane
@@ -122,17 +123,17 @@ def argo(cluster, argo_crds, request):
 def wait_for_module_watch(cluster, ns: str, mark, runner: threading.Thread, out: Any,
                           timeout: float = 60.0) -> None:
     """Block until the module has opened its WATCH on the applications (seen in the audit log)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cluster.audit_events(since=mark, verb="watch", resource="applications", namespace=ns,
-                                user_agent=MODULE_UA):
-            return
+    def watching() -> bool:
         if not runner.is_alive():
             raise AssertionError(f"the module ended before it watched: {out}")
-        time.sleep(0.1)
-    seen = [(e["verb"], e["objectRef"].get("resource"), e.get("userAgent"), e.get("stage"))
-            for e in cluster.audit_events(since=mark)][-20:]
-    raise AssertionError(f"the module never started watching applications; audit since mark: {seen}")
+        return bool(cluster.audit_events(since=mark, verb="watch", resource="applications", namespace=ns,
+                                         user_agent=MODULE_UA))
+    try:
+        wait_until("the module's WATCH on applications", watching, timeout, interval=0.1, raise_errors=True)
+    except HarnessError:
+        seen = [(e["verb"], e["objectRef"].get("resource"), e.get("userAgent"), e.get("stage"))
+                for e in cluster.audit_events(since=mark)][-20:]
+        raise AssertionError(f"the module never started watching applications; audit since mark: {seen}") from None
 
 
 class InProcess:
@@ -240,15 +241,12 @@ def test_degraded_fails_fast_naming_the_app_and_the_pod(cluster, argo):
                                  "spec": {"nodeSelector": {"workload": "nowhere"},
                                           "containers": [{"name": "pg", "image": "postgres:16"}]}}}}
     cluster.apply(yaml.safe_dump(sts))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def unschedulable() -> bool:
         pod = cluster.kubectl("get", "pod", "pg-0", "-n", DATA_NS, "-o", "json", check=False)
-        if pod.returncode == 0 and any(c.get("type") == "PodScheduled" and c.get("status") == "False"
-                                       for c in json.loads(pod.stdout).get("status", {}).get("conditions", [])):
-            break
-        time.sleep(0.5)
-    else:
-        raise AssertionError("pod pg-0 never became unschedulable")
+        return pod.returncode == 0 and any(c.get("type") == "PodScheduled" and c.get("status") == "False"
+                                           for c in json.loads(pod.stdout).get("status", {}).get("conditions", []))
+    wait_until("pod pg-0 unschedulable", unschedulable, 60, interval=0.5)
 
     resources = [workload_resource("StatefulSet", DATA_NS, "pg", "Progressing", "Waiting for 1 pods to be ready")]
     argo.create_root([child_entry("db", 0, namespace=argo.ns)])
@@ -270,12 +268,11 @@ def test_degraded_fails_fast_naming_the_app_and_the_pod(cluster, argo):
     # The fix is synced, but a StatefulSet does not replace a Pending pod of the old revision.
     cluster.kubectl("patch", "statefulset", "pg", "-n", DATA_NS, "--type", "json", "-p",
                     '[{"op": "remove", "path": "/spec/template/spec/nodeSelector"}]')
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def new_revision() -> bool:
         st = json.loads(cluster.kubectl("get", "statefulset", "pg", "-n", DATA_NS, "-o", "json").stdout)["status"]
-        if st.get("updateRevision") and st.get("updateRevision") != st.get("currentRevision"):
-            break
-        time.sleep(0.5)
+        return bool(st.get("updateRevision")) and st.get("updateRevision") != st.get("currentRevision")
+    wait_until("a new StatefulSet revision", new_revision, 30, interval=0.5)
     msg, result = InProcess(cluster, argo.ns, root_app=argo.root).start().join_failure()
     assert "Kubernetes will not replace a Pending pod of a StatefulSet - delete the pod" in msg
     cluster.kubectl("delete", "statefulset", "pg", "-n", DATA_NS, "--wait=false")
@@ -393,14 +390,9 @@ def test_hard_refresh_once_then_pass(cluster, argo):
     argo.create(broken)
     mark = cluster.audit_mark()
     verify = InProcess(cluster, argo.ns, root_app=argo.root, hard_refresh_on_error=True).start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        got = argo.api.get(f"{argo.path}/ns")
-        if (got["metadata"].get("annotations") or {}).get("argocd.argoproj.io/refresh") == "hard":
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError(f"no hard refresh was requested: {verify}")
+    wait_until(f"a hard refresh requested by the module ({verify})", lambda: (
+        argo.api.get(f"{argo.path}/ns")["metadata"].get("annotations") or {}).get(
+            "argocd.argoproj.io/refresh") == "hard", 30, interval=0.1)
     # what Argo CD does: refresh, drop the annotation, report the new comparison
     fixed = argo.app("ns", 0)
     argo.api.request("PATCH", f"{argo.path}/ns", [
