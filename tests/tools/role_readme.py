@@ -105,7 +105,7 @@ def render(role: str, root: Path = REPO_ROOT) -> str:
             out += [_markdown(spec["description"], role, entry), ""]
         options = spec.get("options") or {}
         required = [name for name, o in options.items() if o.get("required")]
-        out += ["```yaml", f"- ansible.builtin.include_role:", f"    name: {fqcn}"]
+        out += ["```yaml", "- ansible.builtin.include_role:", f"    name: {fqcn}"]
         if entry != "main":
             out.append(f"    tasks_from: {entry}")
         if required:
