@@ -43,8 +43,9 @@ echo "=== galaxy-importer on the built tarball"
 mkdir -p "$work/dist"
 (cd "$dest" && "$venv/ansible-galaxy" collection build --output-path "$work/dist" >/dev/null)
 # Its ansible-lint finds kubernetes.core and amazon.aws in the venv's `ansible` package.
-GALAXY_IMPORTER_CONFIG="$root/tests/sanity/galaxy-importer.cfg" PATH="$gvenv/bin:$PATH" \
-  "$gvenv/bin/python" -m galaxy_importer.main "$work"/dist/ecoeco-gitops-*.tar.gz >"$work/importer.log" 2>&1 \
+# (It writes importer_result.json to its working directory: run it in $work.)
+(cd "$work" && GALAXY_IMPORTER_CONFIG="$root/tests/sanity/galaxy-importer.cfg" PATH="$gvenv/bin:$PATH" \
+  "$gvenv/bin/python" -m galaxy_importer.main dist/ecoeco-gitops-*.tar.gz >"$work/importer.log" 2>&1) \
   || { cat "$work/importer.log"; echo "galaxy-importer failed"; exit 1; }
 "$venv/python" "$root/tests/tools/importer_warnings.py" "$work/importer.log" "$root/README.md" \
   || { echo "galaxy-importer: fix each finding or explain it in README.md"; exit 1; }
