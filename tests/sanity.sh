@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# ansible-test sanity (collection placed under ansible_collections/ecoeco/gitops)
-# and ansible-lint --profile production. Works offline: ansible-test's pip
+# ansible-test sanity (collection placed under ansible_collections/ecoeco/gitops),
+# ansible-lint --profile production, galaxy-importer on the tarball
+# `ansible-galaxy collection build` makes, and antsibull-docs
+# lint-collection-docs --plugin-docs. Works offline: ansible-test's pip
 # bootstrap script is replaced by tests/tools/get_pip_standin.py.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,5 +26,31 @@ echo "=== ansible-test sanity"
 (cd "$dest" && PATH="$venv:$PATH" "$venv/ansible-test" sanity --python 3.11 --local --requirements \
    --color no) || { echo "ansible-test sanity failed"; exit 1; }
 echo "=== ansible-lint (production profile)"
-cd "$root" && PATH="$venv:$PATH" "$venv/ansible-lint" --offline --profile production -q
-echo "sanity: ansible-test and ansible-lint clean"
+(cd "$root" && PATH="$venv:$PATH" "$venv/ansible-lint" --offline --profile production -q)
+
+# galaxy-importer and antsibull-docs get their own venv, pinned in
+# requirements/galaxy.txt (galaxy-importer caps attrs below the main lock's).
+gvenv="$root/.venv/galaxy"
+gstamp="$gvenv/.installed-$(sha256sum <"$root/requirements/galaxy.txt" | cut -c1-12)"
+if [ ! -e "$gstamp" ]; then
+  echo "=== installing requirements/galaxy.txt into .venv/galaxy"
+  rm -rf "$gvenv" && python3 -m venv "$gvenv"
+  "$gvenv/bin/python" -m pip install -q --upgrade 'pip>=25'
+  "$gvenv/bin/python" -m pip install -q -r "$root/requirements/galaxy.txt"
+  touch "$gstamp"
+fi
+echo "=== galaxy-importer on the built tarball"
+mkdir -p "$work/dist"
+(cd "$dest" && "$venv/ansible-galaxy" collection build --output-path "$work/dist" >/dev/null)
+# Its ansible-lint finds kubernetes.core and amazon.aws in the venv's `ansible` package.
+# (It writes importer_result.json to its working directory: run it in $work.)
+(cd "$work" && GALAXY_IMPORTER_CONFIG="$root/tests/sanity/galaxy-importer.cfg" PATH="$gvenv/bin:$PATH" \
+  "$gvenv/bin/python" -m galaxy_importer.main dist/ecoeco-gitops-*.tar.gz >"$work/importer.log" 2>&1) \
+  || { cat "$work/importer.log"; echo "galaxy-importer failed"; exit 1; }
+"$venv/python" "$root/tests/tools/importer_warnings.py" "$work/importer.log" "$root/README.md" \
+  || { echo "galaxy-importer: fix each finding or explain it in README.md"; exit 1; }
+echo "=== antsibull-docs lint-collection-docs --plugin-docs"
+(cd "$dest" && PATH="$gvenv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$work" \
+   "$gvenv/bin/antsibull-docs" lint-collection-docs --plugin-docs .) \
+  || { echo "antsibull-docs lint-collection-docs failed"; exit 1; }
+echo "sanity: ansible-test, ansible-lint, galaxy-importer and antsibull-docs clean"

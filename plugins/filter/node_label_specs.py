@@ -10,8 +10,9 @@ name: node_label_specs
 short_description: Node labels and taints of many inventory hosts, for M(ecoeco.gitops.k8s_node_labels)
 version_added: "0.1.0"
 description:
-  - Reads, in one pass over C(hostvars), every host's node name, labels and taints and returns the O(nodes) and
-    O(declared_nodes) arguments of M(ecoeco.gitops.k8s_node_labels).
+  - Reads, in one pass over C(hostvars), every host's node name, labels and taints and returns the
+    O(ecoeco.gitops.k8s_node_labels#module:nodes) and O(ecoeco.gitops.k8s_node_labels#module:declared_nodes)
+    arguments of M(ecoeco.gitops.k8s_node_labels).
   - Each host's variables are read once, so the cost grows with the number of hosts, not with its square
     (a Jinja loop that appends to a list copies the list on every host).
 options:

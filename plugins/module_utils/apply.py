@@ -98,8 +98,7 @@ def is_subset(desired: Any, live: Any) -> bool:
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             return False
-        return all((key not in live and omitted_when_stored(value))
-                   or (key in live and is_subset(value, live[key]))
+        return all(is_subset(value, live[key]) if key in live else omitted_when_stored(value)
                    for key, value in desired.items())
     if isinstance(desired, list):
         return isinstance(live, list) and len(desired) == len(live) and all(

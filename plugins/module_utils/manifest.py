@@ -172,8 +172,8 @@ class ManifestApplier:
 
     def _pending_in_check_mode(self, doc: Dict[str, Any], namespace: Optional[str]) -> bool:
         """Check mode: the object's namespace or kind would only exist after this run."""
-        return self.check_mode and (namespace in self.new_namespaces
-                                    or (doc["apiVersion"], doc["kind"]) in self.new_kinds)
+        pending = namespace in self.new_namespaces or (doc["apiVersion"], doc["kind"]) in self.new_kinds
+        return self.check_mode and pending
 
     def apply_one(self, doc: Dict[str, Any]) -> ObjectResult:
         """Apply one document unless the cluster already has it; return what happened."""
@@ -232,8 +232,8 @@ class ManifestApplier:
             return True
         kwargs = {"sleep": self.sleep} if self.sleep else {}
         try:
-            wait_for(established, self.crd_timeout, interval=0.5, what="CustomResourceDefinitions "
-                     + ", ".join(names) + " to be Established", **kwargs)
+            wait_for(established, self.crd_timeout, interval=0.5,
+                     what=f"CustomResourceDefinitions {', '.join(names)} to be Established", **kwargs)
         except WaitTimeout as exc:
             raise K8sError(str(exc)) from exc
 

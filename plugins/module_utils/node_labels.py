@@ -185,8 +185,8 @@ def plan_node(node: Dict[str, Any], want: DesiredNode, prefixes: Sequence[str]) 
     added = {k: v for k, v in want.labels.items() if k not in live_labels}
     changed = {k: {"before": live_labels[k], "after": v} for k, v in want.labels.items()
                if k in live_labels and live_labels[k] != v}
-    removed = sorted(k for k in live_labels if k not in want.labels
-                     and (has_prefix(k, prefixes) or k in rec_labels))
+    removed = sorted(k for k in live_labels
+                     if k not in want.labels and (has_prefix(k, prefixes) or k in rec_labels))
     label_patch: Dict[str, Optional[str]] = dict(added)
     label_patch.update({k: c["after"] for k, c in changed.items()})
     label_patch.update({k: None for k in removed})
@@ -228,8 +228,8 @@ def plan_node(node: Dict[str, Any], want: DesiredNode, prefixes: Sequence[str]) 
     patch: Optional[List[Dict[str, Any]]] = None
     after = before
     if change:
-        patch = (_map_ops("/metadata/labels", meta.get("labels"), label_patch)
-                 + _map_ops("/metadata/annotations", meta.get("annotations"), annotation_patch))
+        patch = _map_ops("/metadata/labels", meta.get("labels"), label_patch)
+        patch += _map_ops("/metadata/annotations", meta.get("annotations"), annotation_patch)
         if new_taints is not None:
             patch += _taint_ops(node.get("spec") or {}, new_taints)
         new_labels = {k: v for k, v in live_labels.items() if k not in removed}

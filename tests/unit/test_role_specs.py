@@ -3,8 +3,11 @@
 For every role under roles/:
 - meta/main.yml (galaxy_info) and meta/argument_specs.yml with a ``main`` entry point exist;
 - every variable of defaults/main.yml is an option of the ``main`` entry point, carries the role
-  prefix, and has the same default there (the spec is the single source of role docs);
-- every option is typed and described; required options have no default;
+  prefix, and has the same default there (the spec is the single source of role docs) - except a
+  default computed by Jinja for an option that is not a string: the spec's text describes it
+  ("Default (computed) - ...") instead of a ``default`` of the wrong type;
+- every option is typed and described, and a default has the option's type; required options have
+  no default;
 - every option ending in ``_version`` has the version pinned in versions.yml as its default.
 """
 
@@ -36,6 +39,21 @@ def specs(role: str) -> dict[str, Any]:
 
 def defaults(role: str) -> dict[str, Any]:
     return load(REPO_ROOT / "roles" / role / "defaults" / "main.yml") or {}
+
+
+COMPUTED = "Default (computed)"
+# Python types a spec default may have, per argument_spec type.
+TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "path": (str,), "bool": (bool,), "int": (int,),
+                                      "float": (float, int), "list": (list,), "dict": (dict,)}
+
+
+def computed(value: Any) -> bool:
+    """Whether a defaults/main.yml value is a Jinja expression (evaluated per host at run time)."""
+    return isinstance(value, str) and "{{" in value
+
+
+def text(description: str | list[str]) -> str:
+    return " ".join(description) if isinstance(description, list) else description
 
 
 def pinned_component(option: str) -> str | None:
@@ -71,6 +89,13 @@ def test_every_default_is_specified_with_the_same_default(role: str) -> None:
             problems.append(f"{name}: not prefixed with '{role}_'")
         elif name not in options:
             problems.append(f"{name}: in defaults/main.yml but not in argument_specs main")
+        elif computed(value) and options[name].get("type", "str") != "str":
+            if "default" in options[name]:
+                problems.append(f"{name}: a Jinja default of a {options[name]['type']} option belongs in its "
+                                f"description, not in 'default'")
+            elif COMPUTED not in text(options[name]["description"]):
+                problems.append(f"{name}: Jinja default in defaults/main.yml, but the description lacks "
+                                f"'{COMPUTED} - ...'")
         elif "default" not in options[name]:
             problems.append(f"{name}: argument_specs gives no default (defaults/main.yml has {value!r})")
         elif options[name]["default"] != value:
@@ -90,6 +115,10 @@ def test_every_option_is_typed_and_described(role: str) -> None:
                 problems.append(f"{where}{name}: no description")
             if spec.get("required") and "default" in spec:
                 problems.append(f"{where}{name}: required and defaulted")
+            wanted = TYPES.get(spec.get("type", "str"))
+            if wanted and spec.get("default") is not None and (
+                    not isinstance(spec["default"], wanted) or (bool not in wanted and isinstance(spec["default"], bool))):
+                problems.append(f"{where}{name}: default {spec['default']!r} is not a {spec['type']}")
             if spec.get("type") == "list" and not spec.get("elements"):
                 problems.append(f"{where}{name}: list without elements")
             if spec.get("options"):
