@@ -289,8 +289,8 @@ def _failed_operation_is_current(app: Mapping[str, Any]) -> bool:
     """A failed operation counts unless it was for another revision than the current one."""
     status = app.get("status") or {}
     op = status.get("operationState") or {}
-    op_rev = ((op.get("syncResult") or {}).get("revision")
-              or (((op.get("operation") or {}).get("sync") or {}).get("revision")))
+    requested = ((op.get("operation") or {}).get("sync") or {}).get("revision")
+    op_rev = (op.get("syncResult") or {}).get("revision") or requested
     current = (status.get("sync") or {}).get("revision")
     return not (op_rev and current and op_rev != current)
 

@@ -31,12 +31,15 @@ GENERATED = "Generated"
 def owner_set(app: Mapping[str, Any]) -> Optional[Tuple[str, str]]:
     """``(name, uid)`` of the ApplicationSet that owns an Application, or None."""
     refs = meta(app).get("ownerReferences") or []
-    owners = [r for r in refs if r.get("kind") == SET_KIND
-              and str(r.get("apiVersion", "argoproj.io/")).startswith("argoproj.io/")]
+    owners = [r for r in refs if _is_set_ref(r)]
     owners.sort(key=lambda r: not r.get("controller"))      # the controller reference first
     if not owners:
         return None
     return str(owners[0].get("name", "")), str(owners[0].get("uid", ""))
+
+
+def _is_set_ref(ref: Mapping[str, Any]) -> bool:
+    return ref.get("kind") == SET_KIND and str(ref.get("apiVersion", "argoproj.io/")).startswith("argoproj.io/")
 
 
 def uid_of(obj: Optional[Mapping[str, Any]]) -> str:
@@ -105,8 +108,8 @@ def evaluate_set(appset: Optional[Mapping[str, Any]], key: AppKey, wave: int,
     count = status.get("resourcesCount")
     total = max(len(listed), count if isinstance(count, int) else 0)
     if missing:
-        waits.append(f"{total - len(missing)} of {total} generated apps exist, waiting for "
-                     + ", ".join(k[1] for k in missing[:5]) + (" ..." if len(missing) > 5 else ""))
+        names = ", ".join(k[1] for k in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        waits.append(f"{total - len(missing)} of {total} generated apps exist, waiting for {names}")
     elif total > len(listed):
         waits.append(f"status lists {len(listed)} of {total} generated apps")
     state.sync = "Error" if errors else (GENERATED if conds.get("ResourcesUpToDate", {}).get("status") == "True"

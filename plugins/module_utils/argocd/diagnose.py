@@ -126,9 +126,11 @@ def _suspects(app: Mapping[str, Any]) -> List[Tuple[str, str, str, bool]]:
     if health not in (None, "Healthy") and status.get("resourceHealthSource") == "appTree":
         # Argo CD keeps resource health in its app tree and names one culprit ("Caused by"):
         # look at the app's other workloads too (only those really not ready are reported).
-        seen += [(r["kind"], r.get("namespace") or "", r.get("name", ""), False)
-                 for r in status.get("resources") or [] if r.get("kind") in WORKLOADS
-                 and not any(s[:3] == (r["kind"], r.get("namespace") or "", r.get("name", "")) for s in seen)]
+        known = {s[:3] for s in seen}
+        for r in status.get("resources") or []:
+            ref = (r.get("kind"), r.get("namespace") or "", r.get("name", ""))
+            if ref[0] in WORKLOADS and ref not in known:
+                seen.append((ref[0], ref[1], ref[2], False))
     return seen[:MAX_WORKLOADS_PER_APP]
 
 
