@@ -62,9 +62,7 @@ class FakeSets:
 
 
 @pytest.fixture
-def sets(cluster, argo):
-    cluster.kubectl("wait", "--for", "condition=established", "--timeout", "60s",
-                    "crd/applicationsets.argoproj.io")
+def sets(argo):
     return FakeSets(argo)
 
 

@@ -52,12 +52,21 @@ def parse(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
+def _established(cluster, crd: str) -> bool:
+    """Polled, not `kubectl wait`: that fails at once while a new CRD has no status.conditions yet."""
+    obj = cluster.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}")
+    return any(c.get("type") == "Established" and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or [])
+
+
 @pytest.fixture(scope="module")
 def argo_crds(cluster):
     """Argo CD's CRDs, from the shared release manifest."""
     docs = [d for d in yaml.safe_load_all(INSTALL.read_text()) if d and d.get("kind") == "CustomResourceDefinition"]
     cluster.apply(yaml.safe_dump_all(docs))
-    cluster.kubectl("wait", "--for", "condition=established", "--timeout", "60s", "crd/applications.argoproj.io")
+    wait_until("Argo CD's Application and ApplicationSet CRDs Established", lambda: all(
+        _established(cluster, crd) for crd in ("applications.argoproj.io", "applicationsets.argoproj.io")),
+        60, interval=0.2)
     cluster.kubectl("create", "namespace", DATA_NS, check=False)
     yield
     cluster.kubectl("delete", "namespace", DATA_NS, "--wait=false", check=False)
