@@ -44,7 +44,7 @@ def test_two_concurrent_ensures_build_once(fake: dict) -> None:
         except BaseException as exc:  # pylint: disable=broad-exception-caught  # re-raised below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads = [threading.Thread(target=run), threading.Thread(target=run)]
     for t in threads:
         t.start()
     for t in threads:
