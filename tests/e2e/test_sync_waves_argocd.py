@@ -74,6 +74,12 @@ def test_verify_prints_progress_while_a_wave_is_slow(cluster, argocd, tmp_path):
     from tests.harness.demo import demo_extra_vars
     from tests.harness.nodes import DEFAULT_INVENTORY
 
+    from tests.harness.procs import wait_until
+
+    # The test before this one deletes its root-app without waiting (Argo CD's cascade takes a while):
+    # applying it again while it is being deleted would change nothing.
+    wait_until("the earlier test's root-app deleted", lambda: argocd.application("root-app") is None, 300,
+               interval=1)
     _label_nodes_as_the_inventory_says(cluster)
     install_health_check(cluster, argocd, "gating")
     sts = argocd.read(STS)
