@@ -58,6 +58,23 @@ def listed_apps(appset: Optional[Mapping[str, Any]]) -> List[AppKey]:
     return out
 
 
+def declared_elements(appset: Mapping[str, Any]) -> Optional[int]:
+    """How many apps a set's generators declare, when that can be read from its spec alone, else None.
+
+    Only a set whose every generator is a plain list generator (static ``elements``, no ``elementsYaml``,
+    no selector) says it: one app per element. The count tells a set that has not yet acted on a new
+    commit (an element added) from one that is done; ApplicationSets carry no observedGeneration.
+    """
+    generators = (appset.get("spec") or {}).get("generators") or []
+    total = 0
+    for gen in generators:
+        lst = gen.get("list") if isinstance(gen, dict) and set(gen) == {"list"} else None
+        if not isinstance(lst, dict) or lst.get("elementsYaml") or gen.get("selector") or lst.get("selector"):
+            return None
+        total += len(lst.get("elements") or [])
+    return total if generators else None
+
+
 def _conditions(appset: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
     return {str(c.get("type")): c for c in (appset.get("status") or {}).get("conditions") or []}
 
@@ -106,7 +123,11 @@ def evaluate_set(appset: Optional[Mapping[str, Any]], key: AppKey, wave: int,
     listed = listed_apps(appset)
     missing = [k for k in listed if not exists(k)]
     count = status.get("resourcesCount")
+    declared = declared_elements(appset)
     total = max(len(listed), count if isinstance(count, int) else 0)
+    if declared is not None and declared > total and not errors:
+        waits.append(f"its list generator declares {declared} elements, {total} apps generated so far "
+                     "(the applicationset-controller has not acted on the set's current spec yet)")
     if missing:
         names = ", ".join(k[1] for k in missing[:5]) + (" ..." if len(missing) > 5 else "")
         waits.append(f"{total - len(missing)} of {total} generated apps exist, waiting for {names}")

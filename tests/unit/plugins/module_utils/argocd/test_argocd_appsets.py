@@ -299,3 +299,22 @@ def test_driver_fails_when_the_set_reports_an_error_with_no_app_changing():
     msg, _result = failure(_run, client, clock)
     assert msg.startswith("wave 3, applicationset apis: Error, health Degraded - ErrorOccurred")
     assert 'map has no entry for key "nope"' in msg
+
+
+def test_a_new_list_element_not_generated_yet_holds_the_set():
+    # a commit added an element; the applicationset-controller has not acted on it: no false green
+    obj = appset("apis", ["a", "b"])
+    obj["spec"]["generators"][0]["list"]["elements"].append({"name": "c"})
+    state = judge(obj, present={"a", "b"})
+    assert state.verdict == "wait" and "declares 3 elements, 2 apps generated so far" in state.message
+    assert judge(appset("apis", ["a", "b", "c"]), present={"a", "b", "c"}).ok
+
+
+def test_generators_other_than_plain_lists_are_not_counted():
+    from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.appsets import declared_elements
+    obj = appset("apis", ["a"])
+    assert declared_elements(obj) == 1
+    obj["spec"]["generators"] = [{"git": {"repoURL": "x", "directories": [{"path": "apps/*"}]}}]
+    assert declared_elements(obj) is None
+    obj["spec"]["generators"] = [{"list": {"elementsYaml": "{{ .x }}"}}]
+    assert declared_elements(obj) is None
