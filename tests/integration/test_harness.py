@@ -183,6 +183,9 @@ def test_pod_port_forward_reaches_a_local_process_through_kwok(cluster: Cluster)
     try:
         if created_ns:
             cluster.kubectl("create", "namespace", ARGOCD_NAMESPACE)
+        # A pod is refused until the controller-manager has made the namespace's default ServiceAccount.
+        wait_until("ServiceAccount default in namespace argocd", lambda: cluster.api.get(
+            f"/api/v1/namespaces/{ARGOCD_NAMESPACE}/serviceaccounts/default", ok404=True) is not None, 60)
         cluster.api.request("POST", f"/api/v1/namespaces/{ARGOCD_NAMESPACE}/pods", {
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "namespace": ARGOCD_NAMESPACE},
             "spec": {"nodeName": node["metadata"]["name"],
