@@ -33,7 +33,7 @@ $(COLL_LINK):
 setup: $(STAMP) $(COLL_LINK) ## create .venv with pinned dependencies (fast when unchanged)
 
 build: setup ## build the real control-plane binaries from Go modules (cached by version)
-	$(PY) -m tests.harness.build
+	$(PY) -m tools.localcluster.build
 
 test: setup ## every tier this machine can run
 	@bash tests/run-tiers.sh
@@ -72,13 +72,13 @@ bench: setup ## benchmarks -> benchmarks/results/*.json
 	$(PY) -m benchmarks $(ARGS)
 
 demo: setup ## local real cluster + Argo CD, run the GitOps stages, print the wave report
-	$(PY) -m tests.harness demo
+	$(PY) -m tools.localcluster demo
 
 cluster-up: setup ## start the local real cluster (kubeconfig in .cluster/kubeconfig)
-	$(PY) -m tests.harness up $(ARGS)
+	$(PY) -m tools.localcluster up $(ARGS)
 
 cluster-down: setup ## stop the local cluster (by PID)
-	$(PY) -m tests.harness down
+	$(PY) -m tools.localcluster down
 
 changelog: setup ## render CHANGELOG.md from changelogs/fragments
 	$(VENV)/bin/antsibull-changelog release --refresh

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import yaml
 
-from tests.harness.argocd import MANIFESTS_DIR
-from tests.harness import binaries
-from tests.harness.ansible import VENV_BIN, ansible_env
-from tests.harness.cluster import Cluster
-from tests.harness.procs import wait_until
-from tests.harness.versions import REPO_ROOT
+from tools.localcluster.argocd import MANIFESTS_DIR
+from tools.localcluster import binaries
+from tools.localcluster.ansible import VENV_BIN, ansible_env
+from tools.localcluster.cluster import Cluster
+from tools.localcluster.procs import wait_until
+from tools.localcluster.versions import REPO_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"

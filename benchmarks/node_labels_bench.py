@@ -28,8 +28,8 @@ import yaml
 
 from benchmarks import env
 from benchmarks.measure import run_measured
-from tests.harness.ansible import parse_recap
-from tests.harness.cluster import Cluster
+from tools.localcluster.ansible import parse_recap
+from tools.localcluster.cluster import Cluster
 
 PREFIX = "bench-node"
 LABEL_PREFIX = "node.ecoeco.io/"

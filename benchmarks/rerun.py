@@ -21,12 +21,12 @@ import yaml
 from benchmarks import env
 from benchmarks import wave_scenario as ws
 from benchmarks.measure import run_measured
-from tests.harness import audit
-from tests.harness.ansible import parse_recap
-from tests.harness.argocd import ArgoCD
-from tests.harness.cluster import Cluster
-from tests.harness.demo import demo_extra_vars
-from tests.harness.nodes import DEFAULT_INVENTORY, inventory_nodes
+from tools.localcluster import audit
+from tools.localcluster.ansible import parse_recap
+from tools.localcluster.argocd import ArgoCD
+from tools.localcluster.cluster import Cluster
+from tools.localcluster.demo import demo_extra_vars
+from tools.localcluster.nodes import DEFAULT_INVENTORY, inventory_nodes
 
 STAGES = {
     "node_labels": ("node_labels.yml", {}),

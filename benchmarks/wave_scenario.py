@@ -21,8 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from tests.harness.cluster import Cluster
-from tests.harness.procs import wait_until
+from tools.localcluster.cluster import Cluster
+from tools.localcluster.procs import wait_until
 
 NAMESPACE = "argocd"
 ROOT = "root"

@@ -13,7 +13,7 @@ driver's PATCH of the wave's last app returned:
 port-forwards to the argocd-redis and argocd-repo-server pods.  Here those pods
 are kwok pods on a kwok node, and kwok (their "kubelet") forwards the ports to a
 real redis-server and repo-server running as local processes on 127.0.0.1
-(tests/harness/argocd.py, cluster.ARGOCD_POD_PORTS); no application-controller
+(tools/localcluster/argocd.py, cluster.ARGOCD_POD_PORTS); no application-controller
 runs, the driver plays it.
 """
 
@@ -27,10 +27,10 @@ from pathlib import Path
 from benchmarks import env
 from benchmarks.measure import run_measured
 from benchmarks import wave_scenario as ws
-from tests.harness import build
-from tests.harness.argocd import ArgoCD, core_kubeconfig, run_core
-from tests.harness.cluster import Cluster
-from tests.harness.procs import wait_until
+from tools.localcluster import build
+from tools.localcluster.argocd import ArgoCD, core_kubeconfig, run_core
+from tools.localcluster.cluster import Cluster
+from tools.localcluster.procs import wait_until
 
 CONTENDERS = ("argocd_sync_waves", "k8s_info_until", "argocd_app_wait")
 BASELINES = CONTENDERS[1:]
@@ -226,7 +226,7 @@ def run(cluster: Cluster, sizes: list[int], workdir: Path, gap: float = 4.0,
     skipped: dict[str, str] = {}
     backends: CoreBackends | None = None
     if "argocd_app_wait" in contenders:
-        why = None if argocd_binary() else "argocd binary not built (python -m tests.harness.build argocd)"
+        why = None if argocd_binary() else "argocd binary not built (python -m tools.localcluster.build argocd)"
         if why is None:
             try:
                 backends = CoreBackends(cluster, workdir).start()

@@ -15,4 +15,4 @@ for p in (str(COLLECTIONS), str(REPO_ROOT)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-pytest_plugins = ["tests.harness.fixtures"]
+pytest_plugins = ["tests.support.cluster_fixtures"]

@@ -25,13 +25,13 @@ logs="$ROOT/tests/output/molecule"; mkdir -p "$logs"
 # shellcheck disable=SC2086
 bash tests/images/build.sh $distros || exit 1
 
-K8S_VERSION=$(.venv/bin/python -c 'from tests.harness.versions import VERSIONS; print(VERSIONS["kubernetes"])')
+K8S_VERSION=$(.venv/bin/python -c 'from tools.localcluster.versions import VERSIONS; print(VERSIONS["kubernetes"])')
 K8S_BIN="${ECOECO_CACHE:-$HOME/.cache/ecoeco-gitops}/bin/kubernetes-$K8S_VERSION"
 needs_k8s=0
 for s in "${scenarios[@]}"; do [ "$s" != default ] && needs_k8s=1; done
 # A build another run holds is waited for (the build's lock), not repeated.
 if [ "$needs_k8s" = 1 ] && [ ! -x "$K8S_BIN/kubelet" ]; then
-  .venv/bin/python -m tests.harness.build kubernetes || exit 1
+  .venv/bin/python -m tools.localcluster.build kubernetes || exit 1
 fi
 export ECOECO_K8S_BIN_DIR="$K8S_BIN"
 

@@ -202,7 +202,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd import root_app
+from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd import root_app
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import run_module
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.harness.ansible import VENV_BIN, ansible_env
-from tests.harness.versions import REPO_ROOT
+from tools.localcluster.ansible import VENV_BIN, ansible_env
+from tools.localcluster.versions import REPO_ROOT
 
 REGION = "ap-northeast-2"
 CLUSTER = "ecoeco"

@@ -19,8 +19,8 @@ from tests.aws.ec2_world import (
     BAD_TAINT_CLUSTER, INVENTORY, OTHER_CLUSTER, SEED_NODES, STAGING_NODE, UNTAGGED_CLUSTER, WORKLOAD_GROUPS, Keys, World, aws_env,
     documented_policies, free_port, inventory_list, run, unwrap,
 )
-from tests.harness.ansible import VENV_BIN, ansible_env
-from tests.harness.versions import REPO_ROOT
+from tools.localcluster.ansible import VENV_BIN, ansible_env
+from tools.localcluster.versions import REPO_ROOT
 
 pytestmark = pytest.mark.aws
 

@@ -1,6 +1,6 @@
 """The sample GitOps repo for the in-container cluster's waves (tests/cluster).
 
-examples/gitops-repo is made a git repository (tests/harness/sample_repo: the
+examples/gitops-repo is made a git repository (tools/localcluster/sample_repo: the
 placeholder repo URL becomes ``file:///var/lib/ecoeco/gitops.git``), with the
 cluster's own overlay (tests/cluster/gitops: prod, with placement for two
 workers and test-only credentials) and the Applications pointed at it. A bare
@@ -16,7 +16,7 @@ import tarfile
 from pathlib import Path
 
 from tests.cluster.machines import Machines, podman
-from tests.harness import sample_repo
+from tools.localcluster import sample_repo
 
 REPO_PATH = "/var/lib/ecoeco/gitops.git"
 REPO_URL = f"file://{REPO_PATH}"

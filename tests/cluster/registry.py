@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.cluster import pod_network
 from tests.cluster.machines import Machines, podman
-from tests.harness.procs import HarnessError, ManagedProcess, wait_until
+from tools.localcluster.procs import HarnessError, ManagedProcess, wait_until
 
 REGISTRY_BIN = "docker-registry"  # Debian's package of the distribution registry
 PORT = 5000

@@ -54,9 +54,9 @@ import pytest
 
 from tests.cluster import gitops, pod_network, registry
 from tests.cluster.machines import REPO_ROOT, Machines
-from tests.harness.ansible import run_playbook
-from tests.harness.argocd import manifest_path
-from tests.harness.versions import VERSIONS, cache_dir
+from tools.localcluster.ansible import run_playbook
+from tools.localcluster.argocd import manifest_path
+from tools.localcluster.versions import VERSIONS, cache_dir
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(3000)]
 

@@ -21,11 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.harness.ansible import PlaybookResult, run_playbook
-from tests.harness.app_recorder import error_text, has_error
-from tests.harness.demo import demo_extra_vars
-from tests.harness.nodes import DEFAULT_INVENTORY
-from tests.harness.procs import wait_until
+from tools.localcluster.ansible import PlaybookResult, run_playbook
+from tools.localcluster.app_recorder import error_text, has_error
+from tools.localcluster.demo import demo_extra_vars
+from tools.localcluster.nodes import DEFAULT_INVENTORY
+from tools.localcluster.procs import wait_until
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 SYNC_WAVES_PLAYBOOK = ROOT_DIR / "tests" / "integration" / "playbooks" / "sync_waves.yml"

@@ -27,10 +27,10 @@ from typing import Callable
 import pytest
 
 from tests.e2e.gitops_e2e import clock, install_health_check, refresh, verify_waves
-from tests.harness import sample_repo
-from tests.harness.app_recorder import AppRecorder, error_text, has_error, summary, synced_healthy
-from tests.harness.fixtures import record_measurement
-from tests.harness.procs import wait_until
+from tools.localcluster import sample_repo
+from tools.localcluster.app_recorder import AppRecorder, error_text, has_error, summary, synced_healthy
+from tests.support.cluster_fixtures import record_measurement
+from tools.localcluster.procs import wait_until
 
 pytestmark = [pytest.mark.argocd, pytest.mark.slow]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.argocd import ArgoCD, run_core
-from tests.harness.cluster import Cluster
-from tests.harness.procs import wait_until
+from tools.localcluster.argocd import ArgoCD, run_core
+from tools.localcluster.cluster import Cluster
+from tools.localcluster.procs import wait_until
 
 pytestmark = pytest.mark.argocd
 

@@ -19,8 +19,8 @@ import json
 import pytest
 
 from tests.e2e.gitops_e2e import clock, install_health_check, rfc3339, verify_waves
-from tests.harness.app_recorder import AppRecorder, status, synced_healthy
-from tests.harness.fixtures import record_measurement
+from tools.localcluster.app_recorder import AppRecorder, status, synced_healthy
+from tests.support.cluster_fixtures import record_measurement
 
 pytestmark = [pytest.mark.argocd, pytest.mark.slow]
 

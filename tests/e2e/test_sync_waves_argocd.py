@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.e2e.gitops_e2e import install_health_check, verify_waves
-from tests.harness.nodes import inventory_nodes
+from tools.localcluster.nodes import inventory_nodes
 
 pytestmark = pytest.mark.argocd
 
@@ -70,11 +70,11 @@ def test_verify_prints_progress_while_a_wave_is_slow(cluster, argocd, tmp_path):
     import re
     import threading
 
-    from tests.harness.ansible import run_playbook
-    from tests.harness.demo import demo_extra_vars
-    from tests.harness.nodes import DEFAULT_INVENTORY
+    from tools.localcluster.ansible import run_playbook
+    from tools.localcluster.demo import demo_extra_vars
+    from tools.localcluster.nodes import DEFAULT_INVENTORY
 
-    from tests.harness.procs import wait_until
+    from tools.localcluster.procs import wait_until
 
     # The test before this one deletes its root-app without waiting (Argo CD's cascade takes a while):
     # applying it again while it is being deleted would change nothing.

@@ -28,8 +28,8 @@ from tests.e2e.gitops_e2e import (
     site,
     wave_report,
 )
-from tests.harness.app_recorder import AppRecorder, synced_by_operation
-from tests.harness.fixtures import record_measurement
+from tools.localcluster.app_recorder import AppRecorder, synced_by_operation
+from tests.support.cluster_fixtures import record_measurement
 
 pytestmark = [pytest.mark.argocd, pytest.mark.slow]
 

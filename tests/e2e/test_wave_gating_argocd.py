@@ -26,8 +26,8 @@ from tests.e2e.gitops_e2e import (
     site,
     wave_report,
 )
-from tests.harness.app_recorder import AppRecorder
-from tests.harness.fixtures import record_measurement
+from tools.localcluster.app_recorder import AppRecorder
+from tests.support.cluster_fixtures import record_measurement
 
 pytestmark = [pytest.mark.argocd, pytest.mark.slow]
 

@@ -14,8 +14,8 @@ from typing import Iterator
 
 import pytest
 
-from tests.harness import sample_repo
-from tests.harness.procs import wait_until
+from tools.localcluster import sample_repo
+from tools.localcluster.procs import wait_until
 from tests.hooks import hookenv
 
 ROOT_APP = "hooks-root"

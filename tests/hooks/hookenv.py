@@ -25,9 +25,9 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import (
     K8sClient,
     ResourceRef,
 )
-from tests.harness import sample_repo
-from tests.harness.ansible import PlaybookResult, ansible_env, parse_recap
-from tests.harness.versions import REPO_ROOT
+from tools.localcluster import sample_repo
+from tools.localcluster.ansible import PlaybookResult, ansible_env, parse_recap
+from tools.localcluster.versions import REPO_ROOT
 
 HOOKS_DIR = REPO_ROOT / "deploy" / "hooks"
 HOOK_NAMESPACE = "argocd"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.fixtures import REPORT
-from tests.harness.procs import wait_until
+from tests.support.cluster_fixtures import REPORT
+from tools.localcluster.procs import wait_until
 from tests.hooks import hookenv
 
 pytestmark = pytest.mark.hooks

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import NAMESPACES
-from tests.harness.fixtures import REPORT
-from tests.harness.versions import REPO_ROOT
+from tests.support.cluster_fixtures import REPORT
+from tools.localcluster.versions import REPO_ROOT
 from tests.hooks import hookenv
 
 pytestmark = [pytest.mark.hooks, pytest.mark.slow]

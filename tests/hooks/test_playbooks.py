@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import NAMESPACES, NODES
-from tests.harness.fixtures import REPORT
+from tests.support.cluster_fixtures import REPORT
 from tests.hooks import hookenv
 
 pytestmark = pytest.mark.hooks

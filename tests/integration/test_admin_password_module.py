@@ -10,7 +10,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.harness.ansible import run_playbook
+from tools.localcluster.ansible import run_playbook
 
 pytestmark = pytest.mark.controlplane
 

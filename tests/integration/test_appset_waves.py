@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration import test_sync_waves
 from tests.integration.test_sync_waves import MODULE_UA, InProcess, wait_for_module_watch
-from tests.unit.plugins.module_utils.argocd.argocd_objects import appset, child_entry, set_entry
+from tests.support.argocd_objects import appset, child_entry, set_entry
 
 pytestmark = pytest.mark.controlplane
 # The fake Argo CD of test_sync_waves: Argo CD's CRDs, a namespace per test with argocd-cm.

@@ -13,10 +13,10 @@ import uuid
 
 import pytest
 
-from tests.harness.cluster import ARGOCD_NAMESPACE, ARGOCD_POD_PORTS, Cluster
-from tests.harness.kubeapi import KubeApi
-from tests.harness.procs import ManagedProcess, wait_until
-from tests.harness.versions import REPO_ROOT, VERSIONS
+from tools.localcluster.cluster import ARGOCD_NAMESPACE, ARGOCD_POD_PORTS, Cluster
+from tools.localcluster.kubeapi import KubeApi
+from tools.localcluster.procs import ManagedProcess, wait_until
+from tools.localcluster.versions import REPO_ROOT, VERSIONS
 
 pytestmark = pytest.mark.controlplane
 
@@ -229,7 +229,7 @@ def test_memory_stays_under_limit(cluster: Cluster) -> None:
 def test_cli_up_down_stops_exactly_its_pids(tmp_path) -> None:
     """`up` leaves a detached cluster and state.json; `down` stops those PIDs and no more."""
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tests.harness", "--dir", str(tmp_path), *args],
+        return subprocess.run([sys.executable, "-m", "tools.localcluster", "--dir", str(tmp_path), *args],
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
     up = run("up", "--nodes", "2")
     assert up.returncode == 0, up.stdout + up.stderr

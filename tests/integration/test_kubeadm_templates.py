@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.ansible import VENV_BIN, ansible_env
-from tests.harness.versions import REPO_ROOT, VERSIONS
+from tools.localcluster.ansible import VENV_BIN, ansible_env
+from tools.localcluster.versions import REPO_ROOT, VERSIONS
 
 pytestmark = pytest.mark.controlplane
 ROLES = REPO_ROOT / "roles"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.ansible import run_playbook
+from tools.localcluster.ansible import run_playbook
 
 pytestmark = pytest.mark.controlplane
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.ansible import run_playbook
-from tests.harness.versions import REPO_ROOT
+from tools.localcluster.ansible import run_playbook
+from tools.localcluster.versions import REPO_ROOT
 
 pytestmark = pytest.mark.controlplane
 

@@ -20,11 +20,11 @@ import bcrypt
 import pytest
 import yaml
 
-from tests.harness import audit
-from tests.harness.ansible import PlaybookResult, run_playbook
-from tests.harness.cluster import Cluster
-from tests.harness.nodes import inventory_nodes
-from tests.harness.versions import REPO_ROOT, VERSIONS
+from tools.localcluster import audit
+from tools.localcluster.ansible import PlaybookResult, run_playbook
+from tools.localcluster.cluster import Cluster
+from tools.localcluster.nodes import inventory_nodes
+from tools.localcluster.versions import REPO_ROOT, VERSIONS
 
 pytestmark = pytest.mark.controlplane
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.ansible import run_playbook
-from tests.harness.argocd import manifest_path
-from tests.harness.procs import wait_until
+from tools.localcluster.ansible import run_playbook
+from tools.localcluster.argocd import manifest_path
+from tools.localcluster.procs import wait_until
 
 pytestmark = pytest.mark.controlplane
 

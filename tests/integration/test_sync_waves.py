@@ -22,15 +22,15 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 import yaml
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.app_watch import ApplicationWatch, CountingClient
-from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd.sync_waves import verify_sync_waves
+from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.app_watch import ApplicationWatch, CountingClient
+from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.sync_waves import verify_sync_waves
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ModuleFailure
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8sClient
-from tests.harness.argocd import manifest_path
-from tests.harness.ansible import run_playbook
-from tests.harness.kubeapi import KubeApi
-from tests.harness.procs import HarnessError, wait_until
-from tests.unit.plugins.module_utils.argocd.argocd_objects import application, child_entry, workload_resource
+from tools.localcluster.argocd import manifest_path
+from tools.localcluster.ansible import run_playbook
+from tools.localcluster.kubeapi import KubeApi
+from tools.localcluster.procs import HarnessError, wait_until
+from tests.support.argocd_objects import application, child_entry, workload_resource
 
 pytestmark = pytest.mark.controlplane
 

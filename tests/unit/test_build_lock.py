@@ -1,4 +1,4 @@
-"""tests/harness/build.py: concurrent runs build one component once, into one directory.
+"""tools/localcluster/build.py: concurrent runs build one component once, into one directory.
 
 The recipe is a fake that writes its binary and counts its calls (no Go);
 what is real is the lock (``flock`` on a file in the cache dir, as two
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import build
+from tools.localcluster import build
 
 
 @pytest.fixture

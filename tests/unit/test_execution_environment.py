@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.versions import REPO_ROOT
+from tools.localcluster.versions import REPO_ROOT
 
 EE = REPO_ROOT / "deploy" / "hooks" / "execution-environment.yml"
 BUILDER = Path(sys.executable).parent / "ansible-builder"

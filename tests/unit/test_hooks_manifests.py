@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness import sample_repo
-from tests.harness.nodes import inventory_nodes
-from tests.harness.versions import REPO_ROOT
+from tools.localcluster import sample_repo
+from tools.localcluster.nodes import inventory_nodes
+from tools.localcluster.versions import REPO_ROOT
 
 # The unit tier builds the pinned kustomize itself (seconds when cached), not relying on `make build`.
 pytestmark = pytest.mark.usefixtures("kustomize_bin")

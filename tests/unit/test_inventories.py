@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.ansible import VENV_BIN, ansible_env
+from tools.localcluster.ansible import VENV_BIN, ansible_env
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "inventories" / "example"
 WORKLOAD_GROUPS = ("api", "async_workers", "database", "cache", "message_queue", "monitoring")

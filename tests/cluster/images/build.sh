@@ -56,7 +56,7 @@ list="$cache/images/cluster-images-$k8s-$etcd-$argocd.list"
 base=${ECOECO_MACHINE_IMAGE:-localhost/ecoeco-machine}:bookworm
 manifest=${ECOECO_ARGOCD_MANIFEST:-${ECOECO_MANIFESTS_DIR:-$root/../shared/manifests}/argo-cd/$argocd/install.yaml}
 
-[ -x "$k8s_bin/kubeadm" ] || { echo "missing $k8s_bin/kubeadm (run: python -m tests.harness.build)" >&2; exit 1; }
+[ -x "$k8s_bin/kubeadm" ] || { echo "missing $k8s_bin/kubeadm (run: python -m tools.localcluster.build)" >&2; exit 1; }
 # The CoreDNS version is the one this kubeadm deploys.
 coredns=$("$k8s_bin/kubeadm" config images list --kubernetes-version "$k8s" --image-repository "$REPO" \
           | sed -n 's|.*/coredns:||p')
@@ -90,7 +90,7 @@ sample_repo="$root/examples/gitops-repo"
 mapfile -t sample_files < <(find "$sample_repo/k8s" -name '*.yaml' | sort)
 inputs+=("${sample_files[@]}")
 for f in "${inputs[@]}"; do
-  [ -f "$f" ] || { echo "missing $f (run: python -m tests.harness.build)" >&2; exit 1; }
+  [ -f "$f" ] || { echo "missing $f (run: python -m tools.localcluster.build)" >&2; exit 1; }
 done
 # The Debian-based images build on the machine image: rebuild when it changed.
 base_id=$(podman image inspect --format '{{.Id}}' "$base" 2>/dev/null) \

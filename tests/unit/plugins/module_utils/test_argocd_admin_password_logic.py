@@ -9,7 +9,7 @@ import json
 import bcrypt
 import pytest
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd import admin_password as ap
+from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd import admin_password as ap
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import SECRETS
 

@@ -7,10 +7,10 @@ import itertools
 
 import pytest
 
-from ansible_collections.ecoeco.gitops.plugins.module_utils.argocd import root_app
+from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd import root_app
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS
-from tests.unit.failure import failure
+from tests.support.failure import failure
 
 
 def params(**over):

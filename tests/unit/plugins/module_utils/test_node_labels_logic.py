@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.ecoeco.gitops.plugins.module_utils import node_labels as nl
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import NODES, K8sError
-from tests.unit.failure import failure
+from tests.support.failure import failure
 
 PREFIXES = ["node.ecoeco.io/"]
 

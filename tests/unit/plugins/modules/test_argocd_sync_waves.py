@@ -12,8 +12,8 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ecoeco.gitops.plugins.doc_fragments.k8s_auth import ModuleDocFragment
 from ansible_collections.ecoeco.gitops.plugins.modules import argocd_sync_waves as module
-from tests.unit.plugins.module_utils.argocd.argocd_objects import application, child_entry, root_app
-from tests.unit.plugins.module_utils.argocd.fake_k8s import FakeClient, FakeClock
+from tests.support.argocd_objects import application, child_entry, root_app
+from tests.unit.plugins.module_utils._argocd.fake_k8s import FakeClient, FakeClock
 
 
 def doc_options():

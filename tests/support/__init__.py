@@ -1,0 +1,1 @@
+"""Shared test support: cluster fixtures, Argo CD object builders, failure helpers."""
