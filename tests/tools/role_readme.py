@@ -75,6 +75,17 @@ def _rows(options: dict[str, Any], role: str, entry: str, prefix: str = "") -> I
             yield from _rows(spec["options"], role, entry, f"{prefix}{name}.")
 
 
+def api_roles(root: Path = REPO_ROOT) -> set[str]:
+    """Roles the stage playbooks run through playbooks/kubernetes_api.yml (once, from the API host)."""
+    found = set()
+    for playbook in sorted((root / "playbooks").glob("*.yml")):
+        for play in _load(playbook) or []:
+            role = ((play or {}).get("vars") or {}).get("kubernetes_api_role")
+            if role:
+                found.add(role)
+    return found
+
+
 def render(role: str, root: Path = REPO_ROOT) -> str:
     """The README.md text of one role."""
     base = root / "roles" / role
@@ -108,6 +119,10 @@ def render(role: str, root: Path = REPO_ROOT) -> str:
         out += ["```yaml", "- ansible.builtin.include_role:", f"    name: {fqcn}"]
         if entry != "main":
             out.append(f"    tasks_from: {entry}")
+        if fqcn in api_roles(root):
+            out += ["    apply:  # what playbooks/kubernetes_api.yml does: once, from the API host",
+                    "      delegate_to: \"{{ ecoeco_api_host | default('localhost') }}\"",
+                    "      run_once: true", "  run_once: true"]
         if required:
             out.append("  vars:")
             out += [f"    {name}: ...  # required" for name in required]
