@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # functions run through step/timed/trap look unreachable to it
 # The ansible-core range meta/runtime.yml claims, tested at both ends. For each
 # requirements/ansible-<version>.txt (2.17, the lowest claimed; 2.21, the newest):
 #   1. ansible-test sanity (tests/sanity/ignore-<version>.txt),
@@ -121,25 +122,34 @@ print(g(P())["pip"])')
   PATH="$svenv/bin:$PATH" "$svenv/bin/ansible-test" sanity --python "$pyver" --local --requirements --color no
 }
 
-inside() {  # inside VERSION DEST: the three steps, in the collection copy DEST
-  local version=$1 dest=$2 pyver
+inside() {  # inside VERSION DEST [STEP ...]: the steps (default: all three), in the collection copy DEST
+  local version=$1 dest=$2 pyver steps
+  steps=" ${*:3} "
+  [ "$steps" != "  " ] || steps=" sanity unit integration "
   pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
   step "$version: venv" install_venv "$version" "$dest"
   cd "$dest"
   echo "ansible-core $("$venv/bin/python" -c 'import ansible.release as r; print(r.__version__)') on Python $pyver," \
-       "$(PATH="$venv/bin:$PATH" ansible-galaxy collection list 2>/dev/null | grep -E '^(kubernetes.core|amazon.aws) ' | tr -s ' ' | paste -sd, -)"
-  # ansible-test walks every file of the copy: it runs before .venv and .collections are there.
-  step "$version: ansible-test sanity" sanity "$pyver"
+       "$(PATH="$venv/bin:$PATH" ansible-galaxy collection list 2>/dev/null | awk '/^(kubernetes.core|amazon.aws) / {print $1, $2}' | paste -sd, -)"
+  if [[ $steps == *" sanity "* ]]; then
+    # ansible-test walks every file of the copy: it runs before .venv and .collections are there.
+    step "$version: ansible-test sanity" sanity "$pyver"
+  fi
   ln -sfn "$venv" .venv
-  step "$version: unit" .venv/bin/python -m pytest tests/unit -q -p no:cacheprovider
-  step "$version: integration $(basename "$integration" .py)" \
-    .venv/bin/python -m pytest -m controlplane "$integration" -q -p no:cacheprovider
+  if [[ $steps == *" unit "* ]]; then
+    step "$version: unit" .venv/bin/python -m pytest tests/unit -q -p no:cacheprovider
+  fi
+  if [[ $steps == *" integration "* ]]; then
+    step "$version: integration $(basename "$integration" .py)" \
+      .venv/bin/python -m pytest -m controlplane "$integration" -q -p no:cacheprovider
+  fi
   echo "=== ansible-core $version: seconds per step"
   times_of
 }
 
 if [ "${1:-}" = "--inside" ]; then
-  inside "$2" "$3"
+  shift
+  inside "$@"
   exit 0
 fi
 
@@ -156,45 +166,80 @@ manifests=$(cd "${ECOECO_MANIFESTS_DIR:-$root/../shared/manifests}" && pwd -P)
 export ECOECO_MANIFESTS_DIR=$manifests ECOECO_CACHE=$cache
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/ecoeco-versions.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-declare -A seconds=()
-for v in "$@"; do
-  start=$(date +%s)
+containers=()
+cleanup() {
+  for c in "${containers[@]}"; do podman rm -f -t 5 "$c" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The control plane's binaries: Go builds from the module proxy, cached by version
+# (a file lock makes concurrent callers wait for one build). Built here before a
+# container runs the integration file: the container has no Go toolchain.
+require_binaries() {
+  "$root/.venv/bin/python" -c "import sys; sys.path[:0] = ['$root']
+from tools.localcluster import binaries
+from tests.support.cluster_fixtures import CONTROL_PLANE
+binaries.require(list(CONTROL_PLANE), log=print)"
+}
+
+one_version() {  # one_version VERSION: its three steps, on this machine or in the container
+  local v=$1 dest
   # ansible-test wants the collection at ansible_collections/<ns>/<name>: copy the tracked files.
   dest="$work/$v/ansible_collections/ecoeco/gitops"
   mkdir -p "$dest"
   (cd "$root" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp -P --parents {} "$dest"/)
-  case $(header "$root/requirements/ansible-$v.txt" python) in
-    host*) bash "$dest/tests/ansible-versions.sh" --inside "$v" "$dest" ;;
-    container*)
-      # The control plane's binaries are built here (Go from the module proxy,
-      # cached by version): the container has no Go toolchain.
-      "$root/.venv/bin/python" -c "import sys; sys.path[:0] = ['$root']
-from tools.localcluster import binaries
-from tests.support.cluster_fixtures import CONTROL_PLANE
-binaries.require(list(CONTROL_PLANE), log=print)"
-      bash "$root/tests/images/build.sh" trixie
-      podman build -q --build-arg BASE=localhost/ecoeco-machine:trixie -t "$image" "$here/ansible-versions" >/dev/null
+  case $(header "$root/requirements/ansible-$v.txt" python | cut -d' ' -f1) in
+    host) bash "$dest/tests/ansible-versions.sh" --inside "$v" "$dest" ;;
+    container)
       # HOME in the cache keeps ansible-test's sanity venvs and pip's cache between runs.
       mkdir -p "$vcache/home-$v"
       # Host networking: the kube-apiserver, etcd and kwok the test starts listen
       # on 127.0.0.1 of this machine, as in every other tier. This machine's CA
-      # bundle goes in read-only for pip (never into the image).
-      # (ansible-test runs pip with an environment of its own: a pip.conf names it too.)
-      ca=()
+      # bundle goes in read-only for pip (never into the image); ansible-test runs
+      # pip with an environment of its own, so a pip.conf names it too.
+      local ca=()
       if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
-        printf '[global]\ncert = /run/host-ca.crt\n' >"$work/pip.conf"
-        ca=(-v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro -v "$work/pip.conf:/etc/pip.conf:ro"
+        printf '[global]\ncert = /run/host-ca.crt\n' >"$work/$v/pip.conf"
+        ca=(-v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro -v "$work/$v/pip.conf:/etc/pip.conf:ro"
             -e PIP_CERT=/run/host-ca.crt -e SSL_CERT_FILE=/run/host-ca.crt -e REQUESTS_CA_BUNDLE=/run/host-ca.crt)
       fi
-      podman run --rm --network host --name "ecoeco-versions-$v-$$" "${ca[@]}" \
-        -v "$work/$v:$work/$v" -v "$cache:$cache" -v "$manifests:$manifests:ro" \
-        -e PIP_DISABLE_PIP_VERSION_CHECK=1 -e ECOECO_CACHE="$cache" -e ECOECO_MANIFESTS_DIR="$manifests" \
-        -e HOME="$vcache/home-$v" -w "$dest" "$image" bash "$dest/tests/ansible-versions.sh" --inside "$v" "$dest" ;;
-    *) echo "requirements/ansible-$v.txt: '# python:' must be host or container" >&2; exit 2 ;;
+      if [ ! -e "$work/image-built" ]; then
+        bash "$root/tests/images/build.sh" trixie
+        podman build -q --build-arg BASE=localhost/ecoeco-machine:trixie -t "$image" "$here/ansible-versions" >/dev/null
+        touch "$work/image-built"
+      fi
+      local run=(podman run --rm --network host --name "ecoeco-versions-$v-$$" "${ca[@]}"
+        -v "$work/$v:$work/$v" -v "$cache:$cache" -v "$manifests:$manifests:ro"
+        -e PIP_DISABLE_PIP_VERSION_CHECK=1 -e ECOECO_CACHE="$cache" -e ECOECO_MANIFESTS_DIR="$manifests"
+        -e HOME="$vcache/home-$v" -w "$dest" "$image" bash "$dest/tests/ansible-versions.sh" --inside "$v" "$dest")
+      "${run[@]}" sanity unit && require_binaries && "${run[@]}" integration ;;
+    *) echo "requirements/ansible-$v.txt: '# python:' must be host or container" >&2; return 2 ;;
   esac
-  seconds[$v]=$(( $(date +%s) - start ))
-  echo "=== ansible-core $v passed in ${seconds[$v]}s"
+}
+
+timed() {  # timed VERSION: one_version, its output prefixed, its seconds and rc in $work
+  local v=$1 start rc
+  start=$(date +%s)
+  one_version "$v" 2>&1 | sed -u "s/^/[$v] /" && rc=0 || rc=$?
+  echo "$(( $(date +%s) - start )) $rc" >"$work/$v.result"
+}
+
+# The versions run side by side (ANSIBLE_VERSIONS_SERIAL=1: one after the other):
+# each has its own venv, copy and control plane on free loopback ports.
+for v in "$@"; do
+  if [ "$(header "$root/requirements/ansible-$v.txt" python | cut -d' ' -f1)" = container ]; then
+    containers+=("ecoeco-versions-$v-$$")
+  fi
+  if [ "${ANSIBLE_VERSIONS_SERIAL:-0}" = 1 ]; then timed "$v"; else timed "$v" & fi
 done
+wait
+failed=0
 echo "=== ansible-core versions, seconds each:"
-for v in "$@"; do printf '  %-8s %5ss\n' "$v" "${seconds[$v]}"; done
+for v in "$@"; do
+  secs="-" rc=1
+  [ -f "$work/$v.result" ] && read -r secs rc <"$work/$v.result"
+  if [ "$rc" = 0 ]; then verdict=passed; else verdict="FAILED (rc=$rc)"; failed=1; fi
+  printf '  %-8s %5ss  %s\n' "$v" "$secs" "$verdict"
+done
+exit "$failed"
