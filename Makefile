@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST    := $(PY) -m pytest
 ARGS      ?=
 
-.PHONY: help setup build test test-unit sanity lint pytest test-integration test-e2e \
+.PHONY: help setup build test test-unit sanity test-versions lint pytest test-integration test-e2e \
         test-hooks test-aws test-molecule test-cluster bench demo cluster-up cluster-down \
         changelog collection clean
 
@@ -43,6 +43,9 @@ test-unit: setup ## unit tests (fakes allowed only here)
 
 sanity: setup ## ansible-test sanity + ansible-lint (production profile)
 	@bash tests/sanity.sh
+
+test-versions: setup ## ansible-core 2.17 and 2.21 (container): sanity, unit, one integration file each
+	@bash tests/run-tiers.sh versions
 
 lint: setup ## ansible-lint only
 	$(VENV)/bin/ansible-lint --offline --profile production

@@ -39,6 +39,9 @@ tier() {
   case $1 in
     unit)        run unit "$PY" -m pytest tests/unit -q -p no:cacheprovider ;;
     sanity)      run sanity bash tests/sanity.sh ;;
+    # ansible-core 2.17 (lowest claimed) and 2.21 (newest, in a trixie container):
+    # sanity, unit and one integration file each (tests/ansible-versions.sh).
+    versions)    run versions bash tests/ansible-versions.sh ;;
     aws)         per_file aws tests/aws ;;
     integration) per_file controlplane tests/integration ;;
     e2e)         per_file argocd tests/e2e ;;
@@ -47,10 +50,10 @@ tier() {
     # both releases) costs 10-20 min per release, beyond CI's 90 minutes with the
     # other tiers: run it with `make test-molecule ARGS=multi_machine`.
     molecule)    run molecule bash tests/molecule.sh default kubeadm control_plane ;;
-    *) echo "unknown tier $1 (unit sanity aws integration e2e hooks molecule)"; exit 2 ;;
+    *) echo "unknown tier $1 (unit sanity versions aws integration e2e hooks molecule)"; exit 2 ;;
   esac
 }
 
-if [ $# -eq 0 ]; then set -- unit sanity aws integration e2e hooks molecule; fi
+if [ $# -eq 0 ]; then set -- unit sanity versions aws integration e2e hooks molecule; fi
 for t in "$@"; do tier "$t"; done
 summary

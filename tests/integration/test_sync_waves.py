@@ -229,7 +229,8 @@ def test_waves_in_order_detected_through_the_watch(cluster, argo, tmp_path):
     assert [w["wave"] for w in result["waves"]] == [0, 1, 2]
     assert all(w["healthy"] for w in result["waves"])
     delays = {w["wave"]: parse(w["detected_at"]) - changed[w["wave"]] for w in result["waves"]}
-    print(f"\n[sync_waves] detection delay per wave (s): { {k: round(v, 3) for k, v in delays.items()} }")
+    rounded = {k: round(v, 3) for k, v in delays.items()}
+    print(f"\n[sync_waves] detection delay per wave (s): {rounded}")
     assert all(-0.05 < d < 2.0 for d in delays.values()), delays     # measured: well under 1 s when idle
     detected = [parse(w["detected_at"]) for w in result["waves"]]
     assert detected == sorted(detected)

@@ -104,7 +104,11 @@ def _leaf(pki: Pki, name: str, ca_cert: x509.Certificate, ca_key: ec.EllipticCur
                                             key_agreement=False, key_cert_sign=False,
                                             crl_sign=False, encipher_only=False,
                                             decipher_only=False), critical=True)
-               .add_extension(x509.ExtendedKeyUsage(usage), critical=False))
+               .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
+               # Python >= 3.13 verifies with VERIFY_X509_STRICT, which wants both key identifiers.
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                              critical=False))
     if dns or ips:
         sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)

@@ -7,13 +7,11 @@ import json
 import pytest
 import yaml
 
-from ansible.module_utils import _internal as _module_utils_internal
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.ecoeco.gitops.plugins.doc_fragments.k8s_auth import ModuleDocFragment
 from ansible_collections.ecoeco.gitops.plugins.modules import argocd_sync_waves as module
 from tests.support.argocd_objects import application, child_entry, root_app
 from tests.unit.plugins.module_utils._argocd.fake_k8s import FakeClient, FakeClock
+from tests.unit.plugins.modules.module_process import run_module_process
 
 
 def doc_options():
@@ -45,17 +43,27 @@ def test_examples_and_return_parse_and_cover_the_result():
         "name", "namespace", "kind", "owner", "sync", "health", "operation", "revision", "ready", "seconds_to_healthy", "message"}
 
 
-def run_main(args, capsys, client=None, monkeypatch=None):
-    if client is not None:
-        monkeypatch.setattr(module, "K8sClient", lambda params: client)
-    if monkeypatch is not None:
-        # Once any controller code is imported in this process (another test file's filter
-        # plugin, for instance), module warnings go to the controller's display instead of
-        # the module result: run main() as the module process it is.
-        monkeypatch.setattr(_module_utils_internal, "is_controller", False, raising=False)
-    with patch_module_args(args), pytest.raises(SystemExit):
-        module.main()
-    return json.loads(capsys.readouterr().out)
+HERE = "tests.unit.plugins.modules.test_argocd_sync_waves"   # importable by that name in the module's process
+
+
+def run_main(args, client=None):
+    """The module's result, run as its own process (with ``client``, a function here, as K8s client)."""
+    return run_module_process("argocd_sync_waves", args, f"{HERE}:{client.__name__}" if client else None)
+
+
+def _configmap():
+    return {"metadata": {}, "data": {}}
+
+
+def healthy_client():
+    """A root app with one healthy wave-0 child, no health check in argocd-cm."""
+    return FakeClient(FakeClock(), [root_app([child_entry("ns", 0)]), application("ns", 0)], configmap=_configmap())
+
+
+def degraded_client():
+    """A root app whose wave-0 child is Degraded."""
+    return FakeClient(FakeClock(), [root_app([child_entry("ns", 0)]), application("ns", 0, health="Degraded")],
+                      configmap=_configmap())
 
 
 @pytest.mark.parametrize("args, text", [
@@ -65,17 +73,14 @@ def run_main(args, capsys, client=None, monkeypatch=None):
     ({"root_app": "root", "timeout": 10, "wave_timeout": 20}, "wave_timeout (20.0) must not exceed timeout (10.0)"),
     ({"root_app": "root", "bogus": 1}, "Unsupported parameters"),
 ])
-def test_bad_arguments_fail_with_the_option_named(args, text, capsys):
-    out = run_main(args, capsys)
+def test_bad_arguments_fail_with_the_option_named(args, text):
+    out = run_main(args)
     assert out["failed"] is True
     assert text in out["msg"]
 
 
-def test_success_path_through_main(capsys, monkeypatch):
-    clock = FakeClock()
-    cm = {"metadata": {}, "data": {}}
-    client = FakeClient(clock, [root_app([child_entry("ns", 0)]), application("ns", 0)], configmap=cm)
-    out = run_main({"root_app": "root", "kubeconfig": "/nonexistent"}, capsys, client, monkeypatch)
+def test_success_path_through_main():
+    out = run_main({"root_app": "root", "kubeconfig": "/nonexistent"}, healthy_client)
     assert "failed" not in out, out
     assert out["changed"] is False and out["health_check"] == "missing"
     assert out["waves"][0]["healthy"] is True and out["api_requests"] == 2
@@ -83,11 +88,7 @@ def test_success_path_through_main(capsys, monkeypatch):
     assert len(out["warnings"]) == 1
 
 
-def test_failure_keeps_the_report(capsys, monkeypatch):
-    clock = FakeClock()
-    cm = {"metadata": {}, "data": {}}
-    client = FakeClient(clock, [root_app([child_entry("ns", 0)]), application("ns", 0, health="Degraded")],
-                        configmap=cm)
-    out = run_main({"root_app": "root", "kubeconfig": "/nonexistent"}, capsys, client, monkeypatch)
+def test_failure_keeps_the_report():
+    out = run_main({"root_app": "root", "kubeconfig": "/nonexistent"}, degraded_client)
     assert out["failed"] is True and out["msg"].startswith("wave 0, app ns: sync Synced, health Degraded")
     assert out["report"][1].split()[:4] == ["0", "ns", "Synced", "Degraded"]
