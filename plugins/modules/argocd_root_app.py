@@ -200,11 +200,10 @@ diff:
       returned: in diff mode
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd import root_app
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import run_module
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient
+from ansible_collections.ecoeco.gitops.plugins.module_utils.secrets import SecretMaskingModule
 
 SYNC_POLICY_SPEC = {
     "automated": {"type": "dict", "options": {
@@ -247,7 +246,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = SecretMaskingModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
         mutually_exclusive=[("destination_server", "destination_name")],
@@ -255,9 +254,9 @@ def main() -> None:
     )
 
     def body() -> dict:
-        root_app.validate(module.params)
+        root_app.validate(module.params)  # the one validation step, before the client is configured
         client = K8sClient(module.params)
-        return root_app.run(client, module.params, module.check_mode, module._diff)
+        return root_app.run(client, module.params, module.check_mode, module._diff, validated=True)
 
     run_module(module, body)
 

@@ -340,11 +340,10 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd import sync_waves
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import run_module
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient
+from ansible_collections.ecoeco.gitops.plugins.module_utils.secrets import SecretMaskingModule
 
 ARGUMENT_SPEC = dict(
     root_app=dict(type="str"),
@@ -366,17 +365,18 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(
+    # required_one_of is checked in sync_waves.validate, after the argument spec: an option typo
+    # (root_ap) is reported as an unsupported parameter, not as a missing root_app.
+    module = SecretMaskingModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
         mutually_exclusive=[("root_app", "label_selector")],
-        required_one_of=[("root_app", "label_selector")],
     )
 
     def body() -> dict:
-        sync_waves.validate(module.params)      # before the client: a bad input makes no request
+        sync_waves.validate(module.params)  # the one validation step, before the client is configured
         client = K8sClient(module.params)
-        return sync_waves.verify_sync_waves(client, module.params, check_mode=module.check_mode)
+        return sync_waves.verify_sync_waves(client, module.params, check_mode=module.check_mode, validated=True)
 
     run_module(module, body)
 
