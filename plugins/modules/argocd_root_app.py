@@ -48,14 +48,19 @@ options:
     type: str
     default: default
   repo_url:
-    description: Repository URL of the source (Git or Helm repository). Required when O(state=present).
+    description:
+      - Repository URL of the source (Git or Helm repository). Required when O(state=present).
+      - Must be a URL (C(https://), C(http://), C(ssh://), C(git://), C(oci://), C(file://)) with a host, or scp-like
+        (C(git@host:org/repo.git)); anything else is refused before any request.
     type: str
   target_revision:
     description: Branch, tag, commit or Helm chart version to track.
     type: str
     default: HEAD
   path:
-    description: Directory inside the repository that holds the child Applications.
+    description:
+      - Directory inside the repository that holds the child Applications, relative to its top.
+      - An absolute path or one that leaves the repository with C(..) is refused before any request.
     type: str
   destination_server:
     description:
@@ -134,7 +139,10 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait at most when O(wait=true) (monotonic clock).
+    description:
+      - Seconds to wait at most when O(wait=true) (monotonic clock), and for the deletion with O(state=absent).
+      - Also bounds every API request of the run (plus 5 seconds), also when the API server stops answering.
+        Must be positive.
     type: int
     default: 300
   field_manager:

@@ -101,11 +101,16 @@ options:
     type: bool
     default: true
   wave_timeout:
-    description: Seconds to wait for one wave, counted from the moment it becomes the wave being waited on.
+    description:
+      - Seconds to wait for one wave, counted from the moment it becomes the wave being waited on.
+      - Must be finite and positive.
     type: float
     default: 600
   timeout:
-    description: Seconds to wait for all waves together. Must not be less than O(wave_timeout).
+    description:
+      - Seconds to wait for all waves together. Must not be less than O(wave_timeout); finite and positive.
+      - Bounds every API request too (with O(slice_seconds) when shorter), plus 5 seconds for the failure report,
+        also when the API server stops answering.
     type: float
     default: 1800
   hard_refresh_on_error:
