@@ -258,8 +258,8 @@ class K8sClient:
             return wanted
         left = self.deadline.remaining()
         if left <= 0.05:
-            raise K8sError(f"{method} {path}: the API server {self.server} did not answer within "
-                           f"{self._limit()}, waiting for {self.what}")
+            raise K8sError(f"{method} {path}: {self._limit()} ran out before this request to the API server "
+                           f"{self.server}, waiting for {self.what}")
         return min(wanted, left)
 
     def _limit(self) -> str:

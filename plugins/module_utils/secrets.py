@@ -21,6 +21,7 @@ import binascii
 from typing import Any, Iterable, List, Set
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.errors import UnsupportedError
 
 try:
     import yaml
@@ -102,8 +103,26 @@ def secret_values(params: dict) -> Set[str]:
 
 
 class SecretMaskingModule(AnsibleModule):
-    """An AnsibleModule that masks secrets inside ``kubeconfig`` dicts and manifest Secrets everywhere."""
+    """The collection's AnsibleModule.
+
+    It masks secrets inside ``kubeconfig`` dicts and manifest Secrets everywhere, and when the arguments have
+    an unsupported parameter (an option typo such as ``root_ap``) it reports that, instead of what the typo
+    caused (``one of the following is required: root_app, label_selector``), which Ansible reports first.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._checking_arguments = True
+        super().__init__(*args, **kwargs)
+        self._checking_arguments = False
 
     def _load_params(self) -> None:
         super()._load_params()
         self.no_log_values.update(secret_values(self.params or {}))
+
+    def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
+        result = getattr(self, "validation_result", None)
+        if getattr(self, "_checking_arguments", False) and result is not None:
+            unsupported = [e for e in result.errors if isinstance(e, UnsupportedError)]
+            if unsupported and not isinstance(result.errors[0], UnsupportedError):
+                msg = f"Unsupported parameters for ({self._name}) module: {unsupported[0].msg}"
+        super().fail_json(msg=msg, **kwargs)

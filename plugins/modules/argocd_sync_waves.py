@@ -370,12 +370,11 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    # required_one_of is checked in sync_waves.validate, after the argument spec: an option typo
-    # (root_ap) is reported as an unsupported parameter, not as a missing root_app.
     module = SecretMaskingModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
         mutually_exclusive=[("root_app", "label_selector")],
+        required_one_of=[("root_app", "label_selector")],
     )
 
     def body() -> dict:

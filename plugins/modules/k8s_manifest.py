@@ -180,9 +180,6 @@ def load_documents(params: dict) -> list:
 
 def validate(params: dict) -> list:
     """Every check the argument spec cannot make; returns the documents."""
-    if params["definition"] is None and not params["src"]:
-        # Not required_one_of in the spec: Ansible would report it before an option typo (defintion).
-        raise ValidationError("one of definition or src is required")
     for key in ("crd_timeout", "wait_timeout"):
         error = seconds_error(params[key])
         if error:
@@ -194,7 +191,8 @@ def validate(params: dict) -> list:
 
 def main() -> None:
     module = SecretMaskingModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                                 mutually_exclusive=[("definition", "src")])
+                                 mutually_exclusive=[("definition", "src")],
+                                 required_one_of=[("definition", "src")])
 
     def body() -> dict:
         params = module.params

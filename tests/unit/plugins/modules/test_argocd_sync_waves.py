@@ -59,7 +59,7 @@ def run_main(args, capsys, client=None, monkeypatch=None):
 
 
 @pytest.mark.parametrize("args, text", [
-    ({}, "one of root_app or label_selector is required"),
+    ({}, "one of the following is required: root_app, label_selector"),
     ({"root_ap": "root"}, "module: root_ap. Supported parameters include"),
     ({"root_app": "root", "timeout": "nan"}, "timeout must be a finite number of seconds"),
     ({"root_app": "root", "timeout": "inf"}, "timeout must be a finite number of seconds"),
