@@ -104,11 +104,11 @@ CHECKS: Dict[str, Callable[[Dict[str, Any]], None]] = {
 
 
 def rename_options(message: str, variables: Mapping[str, str]) -> str:
-    """Replace option names where a message names them (start of a clause, before ':', ' ', '.', '(')."""
+    """Replace option names where a message names them (a word before ':', ' (', '.', ' must', ' is')."""
     if not variables:
         return message
     names = "|".join(re.escape(name) for name in sorted(variables, key=len, reverse=True))
-    pattern = re.compile(rf"(^|; |: )({names})(?=[:.( ]| must| is)")
+    pattern = re.compile(rf"(^|[ ;:])({names})(?=:| \(|\.| must| is)")
     message = pattern.sub(lambda m: m.group(1) + variables[m.group(2)], message)
     return re.sub(rf"\b({names})=", lambda m: variables[m.group(1)] + "=", message)
 

@@ -234,3 +234,27 @@ def test_secret_values_from_yaml_text_and_lists_and_kubeconfig():
 def test_short_values_are_not_masked():
     found = secrets.secret_values({"definition": {"kind": "Secret", "stringData": {"a": "ab"}}})
     assert "ab" not in found
+
+
+# -- the roles' check (input_errors filter) ------------------------------------------------------
+
+def test_role_check_names_role_variables():
+    from ansible_collections.ecoeco.gitops.plugins.filter.input_errors import input_errors
+    errors = input_errors({"root_app": "root", "wave_timeout": "900", "timeout": 300},
+                          "argocd_sync_waves", {"wave_timeout": "app_of_apps_wave_timeout",
+                                                "timeout": "app_of_apps_timeout"})
+    assert errors == ["app_of_apps_wave_timeout (900.0) must not exceed app_of_apps_timeout (300.0)"]
+    errors = input_errors({"repo_url": "not a url", "path": "../x", "name": "root"}, "argocd_root_app",
+                          {"repo_url": "app_of_apps_repo_url", "path": "app_of_apps_path"})
+    assert any(e.endswith("app_of_apps_repo_url: 'not a url' is not a repository URL (it contains white space)")
+               for e in errors), errors
+    assert any("app_of_apps_path: '../x' leaves the repository (use a relative path without '..')" in e
+               for e in errors), errors
+    errors = input_errors({"managed_prefixes": ["k8s.io/"], "parallelism": "0"}, "k8s_node_labels",
+                          {"managed_prefixes": "node_labels_managed_prefixes", "parallelism": "node_labels_parallelism",
+                           "allow_kubernetes_prefixes": "node_labels_allow_kubernetes_prefixes"})
+    text = "; ".join(errors)
+    assert "node_labels_managed_prefixes: 'k8s.io/'" in text and "node_labels_allow_kubernetes_prefixes=true" in text
+    assert "node_labels_parallelism: must be a whole number from 1 to 64, got 0" in text
+    assert input_errors({"wait_timeout": 300}, "k8s_manifest", {"wait_timeout": "argocd_wait_timeout"}) == []
+    assert input_errors({"password": ""}, "argocd_admin_password") == []
