@@ -90,11 +90,11 @@ def verbose_run(cluster, tmp_path_factory):
             "check_mode": False, "diff": False})
     role_play = {
         "name": "The argocd role's secret paths (check mode)", "hosts": "localhost", "gather_facts": False,
+        # Check mode: the role's paths run (dry runs), without installing a second Argo CD cluster-wide.
+        "check_mode": True,
         "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
         "module_defaults": {"group/ecoeco.gitops.k8s": {"kubeconfig": kubeconfig}},
-        # Check mode: the role's paths run (dry runs), without installing a second Argo CD cluster-wide.
         "tasks": [{"name": "argocd role", "ansible.builtin.include_role": {"name": "ecoeco.gitops.argocd"},
-                   "check_mode": True,
                    "vars": {"argocd_manifest_src": str(manifest_path()), "argocd_namespace": NS,
                             "argocd_admin_password": ROLE_PASSWORD, "argocd_wait": False,
                             "argocd_repositories": [{"name": "gitops", "url": "https://git.example.test/o/r.git",
