@@ -148,7 +148,9 @@ def test_the_paths_really_ran(verbose_run):
     assert results["r_list"].get("changed") is True, results["r_list"]
     assert results["r_changed"].get("changed") is True, results["r_changed"]
     assert results["r_typo"].get("failed") and "bogus_option" in results["r_typo"]["msg"]
-    assert "invocation" in results["r_list"] and "definition" in results["r_list"]["invocation"]["module_args"]
+    # -vvvv shows each module's invocation.module_args: the definitions are there, their Secret values masked.
+    assert '"module_args"' in out and '"definition"' in out, out[-3000:]
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in out or "********" in out
     assert results["r_kubeconfig"].get("failed") is not True, results["r_kubeconfig"]
     assert results["r_kubeconfig_fail"].get("failed") and "repo_url" in results["r_kubeconfig_fail"]["msg"]
     assert results["r_password"].get("changed") is True, results["r_password"]
