@@ -29,7 +29,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.apply import (
     label_of,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
-from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8sClient, K8sError, ResourceRef, bounded
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8sClient, K8sError, ResourceRef
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation import (
     dns1123_label_error,
     dns1123_subdomain_error,
@@ -341,8 +341,9 @@ class ManifestApplier:
         kwargs = {"sleep": self.sleep} if self.sleep else {}
         what = f"CustomResourceDefinitions {', '.join(names)} to be Established"
         try:
-            with bounded(self.client, self.crd_timeout, what):
-                wait_for(established, self.crd_timeout, interval=0.5, what=what, **kwargs)
+            # Not bounded(): a CRD of a release manifest is megabytes, and one GET of it may take long on a
+            # loaded API server; each GET keeps the client's request timeout instead.
+            wait_for(established, self.crd_timeout, interval=0.5, what=what, **kwargs)
         except WaitTimeout as exc:
             raise K8sError(str(exc)) from exc
 
