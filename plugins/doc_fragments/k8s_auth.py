@@ -16,6 +16,9 @@ options:
       - Path to a kubeconfig file, or the kubeconfig as a dictionary.
       - Falls back to E(K8S_AUTH_KUBECONFIG), then to the pod's service account when
         E(KUBERNETES_SERVICE_HOST) is set (in-cluster), then to C(~/.kube/config).
+      - Given as a dictionary, every value under its C(users) (tokens, keys, passwords) is masked as C(********)
+        in every output, C(invocation.module_args) included; the rest stays readable. A file that is not YAML or
+        not a kubeconfig fails with its path named.
     type: raw
   context:
     description: The kubeconfig context to use. Falls back to E(K8S_AUTH_CONTEXT).
@@ -48,4 +51,8 @@ requirements:
   - kubernetes >= 30.0 (Python library)
 notes:
   - Requests go to fixed API paths with no discovery, so each module makes only the calls it needs.
+  - Every request ends within the module's timeout (plus 5 seconds for the failure report), or after 30 seconds
+    for a module without one; a read that failed on the connection is retried inside that time. An unresponsive
+    API server fails the module naming the server and what it waited for.
+  - A O(ca_cert), O(client_cert) or O(client_key) file that does not exist fails naming the option and path.
 """

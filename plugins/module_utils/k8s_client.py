@@ -12,12 +12,16 @@ order, with the same ``K8S_AUTH_*`` environment fallbacks.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Optional
 
 try:
+    import yaml
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
     from kubernetes.client.rest import ApiException
@@ -36,7 +40,11 @@ except ImportError as _exc:  # pragma: no cover - reported by the module
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import Deadline
+
 AUTH_ARG_SPEC: Dict[str, Dict[str, Any]] = {
+    # A kubeconfig dict's credentials are masked by secrets.SecretMaskingModule, not by no_log (a path must
+    # stay readable in messages).
     "kubeconfig": {"type": "raw", "fallback": (env_fallback, ["K8S_AUTH_KUBECONFIG"])},
     "context": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_CONTEXT"])},
     "host": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_HOST"])},
@@ -107,6 +115,13 @@ SECRETS = ResourceRef("", "v1", "secrets")
 CONFIGMAPS = ResourceRef("", "v1", "configmaps")
 
 
+def bounded(client: Any, timeout: Optional[float], what: str) -> Any:
+    """``client.bounded(timeout, what)`` for a K8sClient, nothing for a test double without it."""
+    if hasattr(client, "bounded"):
+        return client.bounded(timeout, what)
+    return contextlib.nullcontext(client)
+
+
 def _service_account_dir() -> str:
     return os.environ.get(SERVICE_ACCOUNT_DIR_ENV, DEFAULT_SERVICE_ACCOUNT_DIR)
 
@@ -119,18 +134,7 @@ def build_configuration(params: Dict[str, Any]) -> "k8s_client.Configuration":
     kubeconfig = params.get("kubeconfig")
     host = params.get("host")
     if kubeconfig:
-        try:
-            if isinstance(kubeconfig, dict):
-                k8s_config.load_kube_config_from_dict(kubeconfig, context=params.get("context"),
-                                                      client_configuration=cfg)
-            else:
-                path = os.path.expanduser(str(kubeconfig))
-                if not os.path.isfile(path):
-                    raise ClientConfigError(f"kubeconfig: file {path} does not exist")
-                k8s_config.load_kube_config(config_file=path, context=params.get("context"),
-                                            client_configuration=cfg)
-        except k8s_config.ConfigException as exc:
-            raise ClientConfigError(f"kubeconfig: {exc}") from exc
+        _load_kubeconfig(kubeconfig, params.get("context"), cfg)
     elif not host and os.environ.get("KUBERNETES_SERVICE_HOST"):
         sa_dir = _service_account_dir()
         loader = k8s_config.incluster_config.InClusterConfigLoader(
@@ -144,8 +148,7 @@ def build_configuration(params: Dict[str, Any]) -> "k8s_client.Configuration":
     elif not host:
         default = os.path.expanduser("~/.kube/config")
         if os.path.isfile(default):
-            k8s_config.load_kube_config(config_file=default, context=params.get("context"),
-                                        client_configuration=cfg)
+            _load_kubeconfig(default, params.get("context"), cfg)
         else:
             raise ClientConfigError(
                 "no cluster credentials: set kubeconfig (or K8S_AUTH_KUBECONFIG), or host and "
@@ -155,53 +158,173 @@ def build_configuration(params: Dict[str, Any]) -> "k8s_client.Configuration":
         cfg.host = host
     if params.get("api_key"):
         cfg.api_key = {"authorization": "Bearer " + params["api_key"]}
-    if params.get("ca_cert"):
-        cfg.ssl_ca_cert = params["ca_cert"]
-    if params.get("client_cert"):
-        cfg.cert_file = params["client_cert"]
-    if params.get("client_key"):
-        cfg.key_file = params["client_key"]
+    for option, attr in (("ca_cert", "ssl_ca_cert"), ("client_cert", "cert_file"), ("client_key", "key_file")):
+        path = params.get(option)
+        if path:
+            if not os.path.isfile(path):
+                raise ClientConfigError(f"{option}: file {path} does not exist")
+            setattr(cfg, attr, path)
     if params.get("validate_certs") is not None:
         cfg.verify_ssl = bool(params["validate_certs"])
+    # No urllib3 retries (they multiplied the read timeout): K8sClient retries reads inside its deadline.
+    cfg.retries = False
     return cfg
 
 
-class K8sClient:
-    """Raw REST calls against fixed paths; every call counts as one request."""
+def _load_kubeconfig(kubeconfig: Any, context: Optional[str], cfg: "k8s_client.Configuration") -> None:
+    """Load a kubeconfig path or dict into ``cfg``; a clear error naming the option when it is unusable."""
+    if isinstance(kubeconfig, dict):
+        source, data = "kubeconfig (dict)", kubeconfig
+    elif isinstance(kubeconfig, str):
+        path = os.path.expanduser(kubeconfig)
+        source = f"kubeconfig {path}"
+        if not os.path.isfile(path):
+            raise ClientConfigError(f"kubeconfig: file {path} does not exist")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ClientConfigError(f"{source}: cannot read it: {exc}") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise ClientConfigError(f"{source}: not valid YAML{where}") from None
+    else:
+        raise ClientConfigError(f"kubeconfig: expected a file path or a dictionary, got {type(kubeconfig).__name__}")
+    if not isinstance(data, dict) or not isinstance(data.get("clusters"), list) or not data.get("contexts"):
+        raise ClientConfigError(f"{source}: not a kubeconfig (a mapping with clusters, contexts and users)")
+    names = [c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict)]
+    if context and context not in names:
+        raise ClientConfigError(f"context: {context!r} is not a context of {source} (it has {', '.join(map(str, names))})")
+    try:
+        if isinstance(kubeconfig, dict):
+            k8s_config.load_kube_config_from_dict(data, context=context, client_configuration=cfg)
+        else:  # from the file, so that relative certificate paths resolve against its folder
+            k8s_config.load_kube_config(config_file=os.path.expanduser(kubeconfig), context=context,
+                                        client_configuration=cfg)
+    except (k8s_config.ConfigException, ValueError, TypeError, KeyError) as exc:
+        raise ClientConfigError(f"{source}: {exc}") from None
 
-    def __init__(self, params: Dict[str, Any], request_timeout: float = 30.0):
-        self.api = k8s_client.ApiClient(build_configuration(params))
+
+# Reads (GET) that failed on the connection are retried with this backoff while the deadline allows.
+RETRY_BACKOFF = (0.5, 1.0, 2.0, 4.0)
+# Without a deadline, a read that failed on the connection (not a timeout) is tried this often.
+UNBOUNDED_READ_ATTEMPTS = 2
+# A module's requests may end this many seconds after its timeout (its failure report needs a few reads).
+DEADLINE_GRACE = 5.0
+
+
+class K8sClient:
+    """Raw REST calls against fixed paths; every call counts as one request.
+
+    Every request is bounded: by ``request_timeout``, and by the time left on ``deadline`` (the module's
+    timeout) when one is set - a request starts only with time left and never outlives the deadline, and the
+    retries of a read that failed on the connection happen inside it.  An unresponsive API server therefore
+    fails the module within its timeout, and the message names the server and what was waited for.
+    """
+
+    def __init__(self, params: Dict[str, Any], request_timeout: float = 30.0,
+                 timeout: Optional[float] = None, what: str = "its answer",
+                 sleep: Any = time.sleep):
+        configuration = build_configuration(params)
+        self.server = configuration.host
+        self.api = k8s_client.ApiClient(configuration)
         # Audit logs can tell this collection's requests from everyone else's.
         self.api.user_agent = USER_AGENT
         self.request_timeout = request_timeout
+        self.sleep = sleep
+        self.timeout: Optional[float] = None
+        self.deadline: Optional[Deadline] = None
+        self.what = what
+        self._bind(timeout, what)
+
+    def _bind(self, timeout: Optional[float], what: str) -> None:
+        self.timeout, self.what = timeout, what
+        self.deadline = None if timeout is None else Deadline(timeout + DEADLINE_GRACE)
+
+    @contextlib.contextmanager
+    def bounded(self, timeout: Optional[float], what: str) -> Iterator["K8sClient"]:
+        """Within the block, requests end ``timeout`` (plus a grace) from now, and errors name ``what``."""
+        saved = self.timeout, self.deadline, self.what
+        self._bind(timeout, what)
+        try:
+            yield self
+        finally:
+            self.timeout, self.deadline, self.what = saved
+
+    def _timeout_left(self, method: str, path: str, wanted: float) -> float:
+        """Seconds this request may take: ``wanted``, cut to the deadline; K8sError when none is left."""
+        if self.deadline is None:
+            return wanted
+        left = self.deadline.remaining()
+        if left <= 0.05:
+            raise K8sError(f"{method} {path}: {self._limit()} ran out before this request to the API server "
+                           f"{self.server}, waiting for {self.what}")
+        return min(wanted, left)
+
+    def _limit(self) -> str:
+        if self.timeout is None:
+            return f"the {self.request_timeout:g}s request timeout"
+        return f"the {self.timeout:g}s timeout (+{DEADLINE_GRACE:g}s grace)"
 
     # -- plumbing -----------------------------------------------------------
     def _call(self, method: str, path: str, query: Optional[Dict[str, Any]] = None,
               body: Any = None, content_type: str = "application/json",
               stream: bool = False, timeout: Optional[float] = None) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return self._call_once(method, path, query, body, content_type, stream, timeout)
+            except _Unreachable as exc:
+                attempt += 1
+                retry = method == "GET" and not stream and attempt <= len(RETRY_BACKOFF)
+                if retry and self.deadline is None:
+                    retry = attempt < UNBOUNDED_READ_ATTEMPTS
+                if retry and self.deadline is not None:
+                    retry = self.deadline.remaining() > RETRY_BACKOFF[attempt - 1] + 0.5
+                reason = _reason(exc.cause)
+                if "SSL" in reason or (reason == "timed out" and self.deadline is None):
+                    retry = False  # a certificate problem does not go away; a timeout was a long wait
+                if not retry:
+                    if reason == "timed out":
+                        raise K8sError(f"{method} {path}: the API server {self.server} did not answer within "
+                                       f"{self._limit()}, waiting for {self.what}") from exc.cause
+                    raise K8sError(f"{method} {path}: cannot reach the API server {self.server}: {reason} "
+                                   f"(waiting for {self.what})") from exc.cause
+                self.sleep(RETRY_BACKOFF[attempt - 1])
+
+    def _call_once(self, method: str, path: str, query: Optional[Dict[str, Any]], body: Any,
+                   content_type: str, stream: bool, timeout: Optional[float]) -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         # The kubernetes client JSON-encodes bodies itself for JSON content types and for
         # server-side apply (application/apply-patch+yaml): pass those as objects.
         client_encodes = "json" in content_type or content_type == APPLY_CONTENT_TYPE
         if body is not None and not client_encodes and not isinstance(body, (str, bytes)):
             body = json.dumps(body)
+        wanted = timeout if timeout is not None else self.request_timeout
+        request_timeout: Any = self._timeout_left(method, path, wanted)
+        if stream:  # a watch: connect quickly, then read until the server ends the stream
+            request_timeout = (min(10.0, request_timeout), request_timeout)
         try:
             resp = self.api.call_api(
                 path, method,
                 query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
                 header_params=headers, body=body,
                 auth_settings=["BearerToken"], _preload_content=False,
-                _request_timeout=timeout if timeout is not None else self.request_timeout,
+                _request_timeout=request_timeout,
             )
         except ApiException as exc:
             raise _api_error(method, path, exc) from exc
         except Exception as exc:  # urllib3 errors: unreachable, TLS, timeouts
-            raise K8sError(f"{method} {path}: cannot reach the API server: {exc}") from exc
+            raise _Unreachable(exc) from exc
         # With _preload_content=False call_api returns the raw urllib3 response, not a tuple.
         response = resp[0] if isinstance(resp, tuple) else resp
         if stream:
             return response
-        data = response.data
+        try:
+            data = response.data
+        except Exception as exc:  # the body stopped coming: a read timeout
+            raise _Unreachable(exc) from exc
         return json.loads(data) if data else {}
 
     # -- verbs --------------------------------------------------------------
@@ -266,12 +389,14 @@ class K8sClient:
         The caller resumes from the last seen resourceVersion; an ERROR event
         with code 410 means the version expired and a fresh LIST is needed.
         """
-        timeout_seconds = max(1, int(timeout_seconds))
+        if self.deadline is not None:
+            timeout_seconds = min(timeout_seconds, self.deadline.remaining())
+        timeout_seconds = max(1, int(math.ceil(timeout_seconds)))
         resp = self._call("GET", ref.path(namespace), {
             "watch": "true", "resourceVersion": resource_version,
             "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds),
             "labelSelector": label_selector,
-        }, stream=True, timeout=(10, timeout_seconds + 5))
+        }, stream=True, timeout=timeout_seconds + 5)
         buf = b""
         try:
             for chunk in resp.stream(4096, decode_content=False):
@@ -284,6 +409,25 @@ class K8sClient:
             raise K8sError(f"watch {ref.plural}: stream ended: {exc}") from exc
         finally:
             resp.release_conn()
+
+
+class _Unreachable(Exception):
+    """A request got no HTTP answer (refused, reset, TLS, timed out); ``cause`` is the urllib3 error."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a urllib3 error (its class name and message, without the pool's repr)."""
+    text = str(exc)
+    inner = getattr(exc, "reason", None)
+    if inner is not None:
+        text = str(inner)
+    if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
+        return "timed out"
+    return f"{type(inner or exc).__name__}: {text}"[:300]
 
 
 def _api_error(method: str, path: str, exc: "ApiException") -> K8sError:

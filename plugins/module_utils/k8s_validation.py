@@ -9,6 +9,7 @@ caller can name the option or object in the message it raises.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -87,3 +88,14 @@ def label_string(value: Any) -> str:
     if value is None:
         return ""
     return str(value)
+
+
+def seconds_error(value: Any) -> str:
+    """Why ``value`` is not a usable timeout (a finite number of seconds above 0), or ''."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"must be a number of seconds, got {value!r}"
+    if not math.isfinite(value):
+        return f"must be a finite number of seconds, got {value!r}"
+    if value <= 0:
+        return f"must be a positive number of seconds, got {value!r}"
+    return ""

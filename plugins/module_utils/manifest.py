@@ -24,11 +24,18 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.apply import (
     CREATED,
     UNCHANGED,
     Applied,
+    already_applied,
     apply_object,
     label_of,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import K8sClient, K8sError, ResourceRef
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation import (
+    dns1123_label_error,
+    dns1123_subdomain_error,
+    label_value_error,
+    qualified_name_error,
+)
 from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import WaitTimeout, wait_for
 
 CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
@@ -55,26 +62,71 @@ class ObjectResult:
 
 # -- reading the manifest --------------------------------------------------------
 
-def validate_documents(docs: Iterable[Any]) -> List[Dict[str, Any]]:
-    """Drop empty documents and check each names apiVersion, kind and metadata.name."""
-    out = []
+def validate_documents(docs: Iterable[Any], source: str = "definition") -> List[Dict[str, Any]]:
+    """Drop empty documents and check each: apiVersion, kind, metadata.name, namespace and labels.
+
+    ``source`` names where the documents came from in messages (``definition`` or ``src <path>``).
+    """
+    out: List[Dict[str, Any]] = []
     for index, doc in enumerate(docs):
         if doc is None:
             continue
-        where = f"definition[{index}]"
+        where = f"{source}[{index}]" if source == "definition" else f"{source}, document {index + 1}"
         if not isinstance(doc, dict):
             raise ValidationError(f"{where}: expected a Kubernetes object (a mapping), got {type(doc).__name__}")
         if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
-            out.extend(validate_documents(doc["items"]))
+            out.extend(validate_documents(doc["items"], f"{where} items" if source == "definition" else source))
             continue
         for key in ("apiVersion", "kind"):
             if not isinstance(doc.get(key), str) or not doc[key]:
                 raise ValidationError(f"{where}: missing {key}")
-        name = (doc.get("metadata") or {}).get("name")
+        metadata = doc.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
         if not isinstance(name, str) or not name:
             raise ValidationError(f"{where} ({doc['kind']}): missing metadata.name")
+        error = object_name_error(doc["kind"], name) or _metadata_error(metadata)
+        if error:
+            raise ValidationError(f"{where} ({doc['kind']} {name}): {error}")
         out.append(doc)
     return out
+
+
+# Kinds whose names the API server holds to DNS-1123 label (namespaces) or subdomain rules; other kinds
+# (RBAC roles, for instance, allow ':') only to being one path segment, and the dry run judges the rest.
+_LABEL_NAMED = ("Namespace", "Service")
+_SUBDOMAIN_NAMED = ("ConfigMap", "Secret", "ServiceAccount", "Deployment", "StatefulSet", "DaemonSet", "Job",
+                    "CronJob", "Pod", "PersistentVolumeClaim", "Ingress", "NetworkPolicy",
+                    "CustomResourceDefinition", "Application", "ApplicationSet", "AppProject")
+
+
+def object_name_error(kind: str, name: str) -> str:
+    """Why ``name`` cannot name an object of ``kind``, or ''."""
+    if kind in _LABEL_NAMED:
+        err = dns1123_label_error(name)
+        return f"metadata.name {err}" if err else ""
+    if kind in _SUBDOMAIN_NAMED:
+        err = dns1123_subdomain_error(name)
+        return f"metadata.name {err}" if err else ""
+    if name in (".", "..") or "/" in name or "%" in name or len(name) > 253:
+        return f"metadata.name '{name}' cannot be a name (no '/', '%', '.' or '..', at most 253 characters)"
+    return ""
+
+
+def _metadata_error(metadata: Dict[str, Any]) -> str:
+    namespace = metadata.get("namespace")
+    if namespace is not None:
+        err = dns1123_label_error(namespace) if isinstance(namespace, str) else "must be a string"
+        if err:
+            return f"metadata.namespace {err}"
+    labels = metadata.get("labels")
+    if labels is not None and not isinstance(labels, dict):
+        return "metadata.labels must be a mapping"
+    for key, value in (labels or {}).items():
+        err = qualified_name_error(key) or (label_value_error(value) if isinstance(value, str)
+                                            else f"value of '{key}' must be a string")
+        if err:
+            return f"metadata.labels: {err}"
+    return ""
 
 
 def apply_order(docs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -89,6 +141,14 @@ def apply_order(docs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 def _split_api_version(api_version: str) -> Tuple[str, str]:
     group, version = api_version.rpartition("/")[::2]
     return group, version
+
+
+def crd_kinds(crd: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """(apiVersion, kind) of every version a CustomResourceDefinition document serves."""
+    spec = crd.get("spec") or {}
+    kind = (spec.get("names") or {}).get("kind", "")
+    return [(f"{spec.get('group', '')}/{version.get('name', '')}", kind) for version in spec.get("versions") or []
+            if isinstance(version, dict)]
 
 
 class KindResolver:
@@ -127,15 +187,30 @@ class KindResolver:
         return ref
 
 
-def apply_object_pending(body: Dict[str, Any]) -> Applied:
-    """Check mode, an object whose namespace or kind only this run creates: reported as created, no dry run."""
-    return Applied(CREATED, None, body)
-
-
 # -- the run -----------------------------------------------------------------------
 
+@dataclass
+class Planned:
+    """One document, resolved before any write: its API path, namespace, body and the object in the cluster."""
+
+    doc: Dict[str, Any]
+    ref: Optional[ResourceRef]
+    namespace: Optional[str]
+    body: Dict[str, Any]
+    live: Optional[Dict[str, Any]] = None
+    pending: bool = False  # its namespace or kind exists only once this run wrote it
+
+    @property
+    def label(self) -> str:
+        return label_of(self.body, self.namespace)
+
+
 class ManifestApplier:
-    """Applies validated documents in order with one field manager."""
+    """Applies validated documents in order with one field manager, all checked before the first write.
+
+    ``run`` first resolves every document (kind, namespace), reads what the cluster has, and has the API server
+    dry-run every object that would be written; only when the whole set passes does it write.
+    """
 
     def __init__(self, client: K8sClient, docs: List[Dict[str, Any]], field_manager: str,
                  namespace: Optional[str] = None, force_conflicts: bool = True,
@@ -153,8 +228,6 @@ class ManifestApplier:
         self.kinds = KindResolver(client, self.docs)
         self.diffs: List[Dict[str, Any]] = []
         self.warnings: List[str] = []
-        self.new_namespaces: set = set()
-        self.new_kinds: set = set()
 
     def _namespace_of(self, doc: Dict[str, Any], ref: ResourceRef) -> Optional[str]:
         if not ref.namespaced:
@@ -165,61 +238,96 @@ class ManifestApplier:
                                   "metadata.namespace, and the namespace option is not set")
         return namespace
 
-    def _body(self, doc: Dict[str, Any], namespace: Optional[str]) -> Dict[str, Any]:
+    @staticmethod
+    def _body(doc: Dict[str, Any], namespace: Optional[str]) -> Dict[str, Any]:
         if not namespace or doc["metadata"].get("namespace") == namespace:
             return doc
         return dict(doc, metadata=dict(doc["metadata"], namespace=namespace))
 
-    def _pending_in_check_mode(self, doc: Dict[str, Any], namespace: Optional[str]) -> bool:
-        """Check mode: the object's namespace or kind would only exist after this run."""
-        pending = namespace in self.new_namespaces or (doc["apiVersion"], doc["kind"]) in self.new_kinds
-        return self.check_mode and pending
+    # -- before any write ----------------------------------------------------------
+    def resolve_all(self) -> List[Planned]:
+        """Every document's kind and namespace (discovery reads only); every problem named at once."""
+        planned: List[Planned] = []
+        errors: List[str] = []
+        for doc in self.docs:
+            name = doc["metadata"]["name"]
+            try:
+                ref = self.kinds.resolve(doc["apiVersion"], doc["kind"])
+                namespace = self._namespace_of(doc, ref)
+            except ValidationError as exc:
+                if not self.check_mode or "namespaced" in str(exc):
+                    errors.append(f"{doc['kind']} {name}: {exc}" if "no kind" in str(exc) else str(exc))
+                    continue
+                # Check mode: the kind may come from a CRD another task of the run installs.
+                self.warnings.append(f"check mode: {doc['kind']} ({doc['apiVersion']}) is not served yet, so "
+                                     f"{name} is reported as created without a dry run")
+                namespace = doc["metadata"].get("namespace") or self.namespace
+                planned.append(Planned(doc, None, namespace, self._body(doc, namespace), pending=True))
+                continue
+            planned.append(Planned(doc, ref, namespace, self._body(doc, namespace)))
+        if errors:
+            raise ValidationError("; ".join(errors) + " (nothing was written)")
+        return planned
 
-    def apply_one(self, doc: Dict[str, Any]) -> ObjectResult:
-        """Apply one document unless the cluster already has it; return what happened."""
-        name = doc["metadata"]["name"]
-        try:
-            ref = self.kinds.resolve(doc["apiVersion"], doc["kind"])
-        except ValidationError:
-            if not self.check_mode:
-                raise
-            # Check mode: the kind may come from a CRD another task of the run installs.
-            self.warnings.append(f"check mode: {doc['kind']} ({doc['apiVersion']}) is not served yet, so "
-                                 f"{name} is reported as created without a dry run")
-            return ObjectResult(doc["kind"], name, doc["metadata"].get("namespace") or self.namespace, "created")
-        namespace = self._namespace_of(doc, ref)
-        body = self._body(doc, namespace)
-        pending = self._pending_in_check_mode(doc, namespace)
-        live = None if pending else self.client.get(ref, name, namespace)
-        if pending:
-            done = apply_object_pending(body)
+    def read_all(self, planned: List[Planned]) -> None:
+        """One GET per object whose namespace and kind exist; the others are pending (created by this run)."""
+        new_namespaces = set()
+        new_kinds = set()
+        for item in planned:
+            if item.ref is None:
+                continue
+            if item.doc["kind"] == "Namespace":
+                item.live = self.client.get(item.ref, item.doc["metadata"]["name"])
+                if item.live is None:
+                    new_namespaces.add(item.doc["metadata"]["name"])
+            elif item.doc["kind"] == "CustomResourceDefinition":
+                item.live = self.client.get(item.ref, item.doc["metadata"]["name"])
+                if item.live is None:
+                    new_kinds.update(crd_kinds(item.doc))
+        for item in planned:
+            if item.ref is None or item.doc["kind"] in ("Namespace", "CustomResourceDefinition"):
+                continue
+            item.pending = item.namespace in new_namespaces or (item.doc["apiVersion"], item.doc["kind"]) in new_kinds
+            if not item.pending:
+                item.live = self.client.get(item.ref, item.doc["metadata"]["name"], item.namespace)
+
+    def dry_run_all(self, planned: List[Planned]) -> None:
+        """Server-side dry run of every object that would be written; the first refusal fails the run."""
+        for item in planned:
+            if item.ref is None or item.pending or already_applied(item.body, item.live, self.field_manager):
+                continue
+            try:
+                self.client.apply(item.ref, item.body, self.field_manager, item.namespace, dry_run=True,
+                                  force=self.force)
+            except K8sError as exc:
+                message = f"{item.label}: the API server refuses it in a dry run (nothing was written): {exc}"
+                if exc.status in (400, 422):
+                    raise ValidationError(message) from exc
+                raise K8sError(message, exc.status, exc.reason, exc.body) from exc
+
+    # -- the writes ------------------------------------------------------------------
+    def apply_one(self, item: Planned) -> ObjectResult:
+        """Apply one planned document unless the cluster already has it; return what happened."""
+        name = item.doc["metadata"]["name"]
+        if item.ref is None:
+            return ObjectResult(item.doc["kind"], name, item.namespace, CREATED)
+        if item.pending and self.check_mode:
+            done = Applied(CREATED, None, item.body)
         else:
             try:
-                done = apply_object(self.client, ref, body, live, self.field_manager, namespace,
-                                    check_mode=self.check_mode, force=self.force)
+                done = apply_object(self.client, item.ref, item.body, item.live, self.field_manager,
+                                    item.namespace, check_mode=self.check_mode, force=self.force)
             except K8sError as exc:
-                if not (self.check_mode and live is None and exc.status == 404):
+                if not (self.check_mode and item.live is None and exc.status == 404):
                     raise
                 # Check mode: its namespace comes from another task of the run.
-                self.warnings.append(f"check mode: {label_of(body, namespace)} cannot be dry-run ({exc}); "
-                                     "reported as created")
-                done = apply_object_pending(body)
+                self.warnings.append(f"check mode: {item.label} cannot be dry-run ({exc}); reported as created")
+                done = Applied(CREATED, None, item.body)
         if not done.changed:
-            return ObjectResult(doc["kind"], name, namespace, UNCHANGED)
-        if done.action == CREATED:
-            self._note_created(doc)
+            return ObjectResult(item.doc["kind"], name, item.namespace, UNCHANGED)
         if self.want_diff:
-            self.diffs.append(done.diff(label_of(body, namespace)))
-        return ObjectResult(doc["kind"], name, namespace, done.action, done.changed_paths)
-
-    def _note_created(self, doc: Dict[str, Any]) -> None:
-        if doc["kind"] == "Namespace":
-            self.new_namespaces.add(doc["metadata"]["name"])
-        elif doc["kind"] == "CustomResourceDefinition":
-            spec = doc.get("spec") or {}
-            for version in spec.get("versions") or []:
-                self.new_kinds.add((f"{spec.get('group')}/{version.get('name')}",
-                                    (spec.get("names") or {}).get("kind")))
+            self.diffs.append(done.diff(item.label))
+        return ObjectResult(item.doc["kind"], name, item.namespace, done.action, done.changed_paths)
 
     def wait_established(self, names: List[str]) -> None:
         """Wait (bounded) until each CRD reports condition Established=True."""
@@ -231,24 +339,30 @@ class ManifestApplier:
                     return False
             return True
         kwargs = {"sleep": self.sleep} if self.sleep else {}
+        what = f"CustomResourceDefinitions {', '.join(names)} to be Established"
         try:
-            wait_for(established, self.crd_timeout, interval=0.5,
-                     what=f"CustomResourceDefinitions {', '.join(names)} to be Established", **kwargs)
+            # Not bounded(): a CRD of a release manifest is megabytes, and one GET of it may take long on a
+            # loaded API server; each GET keeps the client's request timeout instead.
+            wait_for(established, self.crd_timeout, interval=0.5, what=what, **kwargs)
         except WaitTimeout as exc:
             raise K8sError(str(exc)) from exc
 
     def run(self) -> Dict[str, Any]:
-        """Apply every document; CRDs written in this run are Established before their objects."""
+        """Check the whole set, then apply every document; CRDs written here are Established before their objects."""
+        planned = self.resolve_all()
+        self.read_all(planned)
+        if not self.check_mode:  # check mode's applies are dry runs already
+            self.dry_run_all(planned)
         results: List[ObjectResult] = []
         crds_written: List[str] = []
-        for doc in self.docs:
-            if doc["kind"] != "CustomResourceDefinition" and crds_written:
+        for item in planned:
+            if item.doc["kind"] != "CustomResourceDefinition" and crds_written:
                 if not self.check_mode:
                     self.wait_established(crds_written)
                 crds_written = []
-            result = self.apply_one(doc)
+            result = self.apply_one(item)
             results.append(result)
-            if doc["kind"] == "CustomResourceDefinition" and result.action != "unchanged":
+            if item.doc["kind"] == "CustomResourceDefinition" and result.action != "unchanged":
                 crds_written.append(result.name)
         if crds_written and not self.check_mode:
             self.wait_established(crds_written)

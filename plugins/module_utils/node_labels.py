@@ -86,12 +86,59 @@ def _taint_errors(node: str, index: int, taint: Any) -> List[str]:
     return errors
 
 
-def validate_nodes(nodes: Dict[str, Any], managed_prefixes: Sequence[str]) -> Dict[str, DesiredNode]:
-    """Check every declared node, label and taint; raise one ValidationError naming them all."""
+# Keys Kubernetes itself (kubelet, kubeadm, the node controllers) sets on nodes: a managed prefix that
+# matches one of them would remove it.
+KUBERNETES_NODE_KEYS = (
+    "kubernetes.io/arch", "kubernetes.io/hostname", "kubernetes.io/os", "beta.kubernetes.io/arch",
+    "beta.kubernetes.io/os", "node-role.kubernetes.io/control-plane", "node.kubernetes.io/instance-type",
+    "node.kubernetes.io/exclude-from-external-load-balancers", "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable", "node.kubernetes.io/unschedulable", "topology.kubernetes.io/zone",
+    "topology.kubernetes.io/region", "node.cloudprovider.kubernetes.io/uninitialized",
+    "failure-domain.beta.kubernetes.io/zone", "k8s.io/cloud-provider-aws",
+)
+KUBERNETES_DOMAINS = ("kubernetes.io", "k8s.io")
+DEFAULT_PARALLELISM = 8
+MAX_PARALLELISM = 64
+
+
+@dataclass
+class Checked:
+    """The validated input: desired nodes, managed prefixes, parallelism."""
+
+    desired: Dict[str, DesiredNode]
+    prefixes: List[str]
+    parallelism: int
+
+
+def prefix_errors(prefixes: Any, allow_kubernetes: bool = False) -> List[str]:
+    """Why ``managed_prefixes`` cannot be used: empty entries, or prefixes covering Kubernetes' own keys."""
     errors: List[str] = []
-    for prefix in managed_prefixes:
+    if not isinstance(prefixes, (list, tuple)):
+        return ["managed_prefixes: must be a list of key prefixes such as node.ecoeco.io/"]
+    for prefix in prefixes:
         if not prefix or not isinstance(prefix, str):
             errors.append("managed_prefixes: entries must be non-empty strings such as node.ecoeco.io/")
+            continue
+        if allow_kubernetes:
+            continue
+        domain = prefix.split("/", 1)[0] if "/" in prefix else ""
+        covered = [key for key in KUBERNETES_NODE_KEYS if key.startswith(prefix)]
+        if covered or any(domain == d or domain.endswith("." + d) for d in KUBERNETES_DOMAINS):
+            example = f" (it matches {', '.join(covered[:3])})" if covered else ""
+            errors.append(f"managed_prefixes: '{prefix}' covers Kubernetes' own label namespaces kubernetes.io/, "
+                          f"k8s.io/ or a subdomain{example}; a run would remove the labels and taints the kubelet "
+                          "and Kubernetes set. Use a prefix of your own domain, or set "
+                          "allow_kubernetes_prefixes=true if you mean it")
+    return errors
+
+
+def validate_nodes(nodes: Dict[str, Any], managed_prefixes: Sequence[str],
+                   errors: Optional[List[str]] = None) -> Dict[str, DesiredNode]:
+    """Check every declared node, label and taint; raise one ValidationError naming them all (and ``errors``)."""
+    errors = prefix_errors(managed_prefixes, allow_kubernetes=True) if errors is None else list(errors)
+    if not isinstance(nodes, dict):
+        errors.append("nodes: must be a dict of node name to {labels, taints}")
+        nodes = {}
     desired: Dict[str, DesiredNode] = {}
     for name, spec in (nodes or {}).items():
         err = dns1123_subdomain_error(str(name))
@@ -362,13 +409,35 @@ def apply_plans(client: Any, plans: List[NodePlan], desired: Dict[str, DesiredNo
 
 
 # -- entry point ----------------------------------------------------------------------------
-def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool) -> Dict[str, Any]:
-    """Converge every declared node's labels and taints; return the module result."""
-    prefixes = list(params.get("managed_prefixes") or DEFAULT_MANAGED_PREFIXES)
-    desired = validate_nodes(params.get("nodes") or {}, prefixes)
-    parallelism = int(params.get("parallelism") or 8)
-    if parallelism < 1:
-        raise ValidationError("parallelism: must be 1 or more")
+def validate(params: Dict[str, Any]) -> Checked:
+    """Every input of the module, checked at once before any request; one ValidationError names them all.
+
+    Values are not rewritten (no stripping, no case change): what is declared is what is compared, so a rerun
+    of the same input plans the same (empty) change.
+    """
+    prefixes = params.get("managed_prefixes")
+    if prefixes is None:
+        prefixes = list(DEFAULT_MANAGED_PREFIXES)
+    errors = prefix_errors(prefixes, bool(params.get("allow_kubernetes_prefixes")))
+    parallelism = params.get("parallelism")
+    if parallelism is None:
+        parallelism = DEFAULT_PARALLELISM
+    if isinstance(parallelism, bool) or not isinstance(parallelism, int) \
+            or not 1 <= parallelism <= MAX_PARALLELISM:
+        errors.append(f"parallelism: must be a whole number from 1 to {MAX_PARALLELISM}, got {parallelism!r}")
+    desired = validate_nodes(params.get("nodes") or {}, prefixes, errors)
+    return Checked(desired, list(prefixes), parallelism)
+
+
+def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool,
+        checked: Optional[Checked] = None) -> Dict[str, Any]:
+    """Converge every declared node's labels and taints; return the module result.
+
+    ``checked``: what :func:`validate` returned, when the caller validated already.
+    """
+    if checked is None:
+        checked = validate(params)
+    desired, prefixes, parallelism = checked.desired, checked.prefixes, checked.parallelism
     declared = params.get("declared_nodes")
     if declared is None:
         declared = list(desired)

@@ -65,11 +65,10 @@ password_mtime:
   sample: "2026-11-24T14:05:00Z"
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd import admin_password
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import run_module
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient
+from ansible_collections.ecoeco.gitops.plugins.module_utils.secrets import SecretMaskingModule
 
 ARGUMENT_SPEC = dict(
     AUTH_ARG_SPEC,
@@ -80,12 +79,12 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = SecretMaskingModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
     def body() -> dict:
-        admin_password.validate(module.params)
+        admin_password.validate(module.params)  # the one validation step, before the client is configured
         client = K8sClient(module.params)
-        return admin_password.run(client, module.params, module.check_mode, module._diff)
+        return admin_password.run(client, module.params, module.check_mode, module._diff, validated=True)
 
     run_module(module, body)
 

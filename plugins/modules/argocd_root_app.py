@@ -48,14 +48,19 @@ options:
     type: str
     default: default
   repo_url:
-    description: Repository URL of the source (Git or Helm repository). Required when O(state=present).
+    description:
+      - Repository URL of the source (Git or Helm repository). Required when O(state=present).
+      - Must be a URL (C(https://), C(http://), C(ssh://), C(git://), C(oci://), C(file://)) with a host, or scp-like
+        (C(git@host:org/repo.git)); anything else is refused before any request.
     type: str
   target_revision:
     description: Branch, tag, commit or Helm chart version to track.
     type: str
     default: HEAD
   path:
-    description: Directory inside the repository that holds the child Applications.
+    description:
+      - Directory inside the repository that holds the child Applications, relative to its top.
+      - An absolute path or one that leaves the repository with C(..) is refused before any request.
     type: str
   destination_server:
     description:
@@ -134,7 +139,10 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait at most when O(wait=true) (monotonic clock).
+    description:
+      - Seconds to wait at most when O(wait=true) (monotonic clock), and for the deletion with O(state=absent).
+      - Also bounds every API request of the run (plus 5 seconds), also when the API server stops answering.
+        Must be positive.
     type: int
     default: 300
   field_manager:
@@ -200,11 +208,10 @@ diff:
       returned: in diff mode
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd import root_app
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import run_module
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient
+from ansible_collections.ecoeco.gitops.plugins.module_utils.secrets import SecretMaskingModule
 
 SYNC_POLICY_SPEC = {
     "automated": {"type": "dict", "options": {
@@ -247,7 +254,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = SecretMaskingModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
         mutually_exclusive=[("destination_server", "destination_name")],
@@ -255,9 +262,9 @@ def main() -> None:
     )
 
     def body() -> dict:
-        root_app.validate(module.params)
+        root_app.validate(module.params)  # the one validation step, before the client is configured
         client = K8sClient(module.params)
-        return root_app.run(client, module.params, module.check_mode, module._diff)
+        return root_app.run(client, module.params, module.check_mode, module._diff, validated=True)
 
     run_module(module, body)
 

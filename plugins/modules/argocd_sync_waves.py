@@ -101,11 +101,16 @@ options:
     type: bool
     default: true
   wave_timeout:
-    description: Seconds to wait for one wave, counted from the moment it becomes the wave being waited on.
+    description:
+      - Seconds to wait for one wave, counted from the moment it becomes the wave being waited on.
+      - Must be finite and positive.
     type: float
     default: 600
   timeout:
-    description: Seconds to wait for all waves together. Must not be less than O(wave_timeout).
+    description:
+      - Seconds to wait for all waves together. Must not be less than O(wave_timeout); finite and positive.
+      - Bounds every API request too (with O(slice_seconds) when shorter), plus 5 seconds for the failure report,
+        also when the API server stops answering.
     type: float
     default: 1800
   hard_refresh_on_error:
@@ -340,11 +345,10 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd import sync_waves
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import run_module
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient
+from ansible_collections.ecoeco.gitops.plugins.module_utils.secrets import SecretMaskingModule
 
 ARGUMENT_SPEC = dict(
     root_app=dict(type="str"),
@@ -366,7 +370,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = SecretMaskingModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
         mutually_exclusive=[("root_app", "label_selector")],
@@ -374,9 +378,9 @@ def main() -> None:
     )
 
     def body() -> dict:
-        sync_waves.validate(module.params)      # before the client: a bad input makes no request
+        sync_waves.validate(module.params)  # the one validation step, before the client is configured
         client = K8sClient(module.params)
-        return sync_waves.verify_sync_waves(client, module.params, check_mode=module.check_mode)
+        return sync_waves.verify_sync_waves(client, module.params, check_mode=module.check_mode, validated=True)
 
     run_module(module, body)
 

@@ -22,7 +22,15 @@ description:
     status never make a run report a change.
   - Kinds are resolved by one discovery request per group/version, or from a CustomResourceDefinition of the same
     manifest.
-  - Values of Secrets never appear in the result or the diff.
+  - The whole manifest is checked before the first write - every document's C(apiVersion), C(kind), names, namespace
+    and labels, every kind resolved against the API server (or a CustomResourceDefinition of the manifest), then a
+    server-side dry run of every object that would be written (except objects whose namespace or kind only this
+    run creates). A document the API server refuses fails the task naming it, and nothing is written.
+  - Values of Secrets never appear in the result, the diff or the logged arguments, at any verbosity. The C(data)
+    and C(stringData) values of every Secret in O(definition) (as given, base64 encoded and decoded) are masked
+    as C(********) wherever they would appear, also in C(invocation.module_args); values shorter than 4 characters
+    are not masked. The rest of O(definition) stays visible. Prefer O(src) for Secrets anyway, which keeps the
+    values out of the task's arguments altogether.
 author:
   - ecoeco platform team (@ecoeco)
 extends_documentation_fragment:
@@ -117,11 +125,11 @@ rollout:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ecoeco.gitops.plugins.module_utils import manifest, rollout
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError, run_module
-from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient, bounded
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation import seconds_error
+from ansible_collections.ecoeco.gitops.plugins.module_utils.secrets import SecretMaskingModule
 
 try:
     import yaml
@@ -142,42 +150,63 @@ ARGUMENT_SPEC = dict(
 
 
 def load_documents(params: dict) -> list:
-    """The documents of O(definition) or O(src), validated."""
+    """The documents of O(definition) or O(src), validated; errors name the option, the file and the document."""
     source = params["definition"]
+    where = "definition"
     if params["src"]:
+        where = f"src {params['src']}"
         if not os.path.isfile(params["src"]):
             raise ValidationError(f"src: file {params['src']} does not exist")
-        with open(params["src"], encoding="utf-8") as handle:
-            source = handle.read()
+        try:
+            with open(params["src"], encoding="utf-8") as handle:
+                source = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"{where}: cannot read it: {exc}") from None
     if isinstance(source, str):
         try:
             source = list(yaml.safe_load_all(source))
         except yaml.YAMLError as exc:
-            raise ValidationError(f"{'src' if params['src'] else 'definition'}: not valid YAML: {exc}") from exc
+            raise ValidationError(f"{where}: not valid YAML: {exc}") from None
     elif isinstance(source, dict):
         source = [source]
-    return manifest.validate_documents(source or [])
+    elif source is not None and not isinstance(source, list):
+        raise ValidationError(f"definition: expected a list of objects, an object or YAML text, "
+                              f"got {type(source).__name__}")
+    docs = manifest.validate_documents(source or [], where)
+    if not docs:
+        raise ValidationError(f"{where}: holds no Kubernetes object")
+    return docs
+
+
+def validate(params: dict) -> list:
+    """Every check the argument spec cannot make; returns the documents."""
+    for key in ("crd_timeout", "wait_timeout"):
+        error = seconds_error(params[key])
+        if error:
+            raise ValidationError(f"{key}: {error}")
+    if not (params["field_manager"] or "").strip():
+        raise ValidationError("field_manager: must not be empty")
+    return load_documents(params)
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           mutually_exclusive=[("definition", "src")],
-                           required_one_of=[("definition", "src")])
+    module = SecretMaskingModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                                 mutually_exclusive=[("definition", "src")],
+                                 required_one_of=[("definition", "src")])
 
     def body() -> dict:
-        docs = load_documents(module.params)
-        for key in ("crd_timeout", "wait_timeout"):
-            if module.params[key] <= 0:
-                raise ValidationError(f"{key}: must be a positive number of seconds")
-        client = K8sClient(module.params)
+        params = module.params
+        docs = validate(params)
+        client = K8sClient(params)
         result = manifest.ManifestApplier(
-            client, docs, module.params["field_manager"], namespace=module.params["namespace"],
-            force_conflicts=module.params["force_conflicts"], check_mode=module.check_mode,
-            want_diff=module._diff, crd_timeout=module.params["crd_timeout"],
+            client, docs, params["field_manager"], namespace=params["namespace"],
+            force_conflicts=params["force_conflicts"], check_mode=module.check_mode,
+            want_diff=module._diff, crd_timeout=params["crd_timeout"],
         ).run()
-        if module.params["wait"] and not module.check_mode:
-            result["rollout"] = rollout.wait_rolled_out(client, rollout.workloads_of(result["objects"]),
-                                                        module.params["wait_timeout"])
+        if params["wait"] and not module.check_mode:
+            with bounded(client, params["wait_timeout"], "the workloads to roll out"):
+                result["rollout"] = rollout.wait_rolled_out(client, rollout.workloads_of(result["objects"]),
+                                                            params["wait_timeout"])
         return result
 
     run_module(module, body)

@@ -43,10 +43,18 @@ options:
     type: dict
     required: true
   managed_prefixes:
-    description: Label and taint key prefixes that this module owns on every node.
+    description:
+      - Label and taint key prefixes that this module owns on every node.
+      - A prefix that covers Kubernetes' own label namespaces (C(kubernetes.io/), C(k8s.io/) and their subdomains,
+        or a prefix of a key the kubelet sets such as C(kubernetes.io/arch)) is refused unless
+        O(allow_kubernetes_prefixes=true), since a run would remove those labels and taints.
     type: list
     elements: str
     default: ["node.ecoeco.io/"]
+  allow_kubernetes_prefixes:
+    description: Accept O(managed_prefixes) that cover C(kubernetes.io/) or C(k8s.io/) keys (you own them then).
+    type: bool
+    default: false
   declared_nodes:
     description:
       - Every node name of the inventory, used to tell nodes that are only outside this run (for example through
@@ -59,7 +67,7 @@ options:
     type: bool
     default: false
   parallelism:
-    description: How many node patches are in flight at once.
+    description: How many node patches are in flight at once, from 1 to 64.
     type: int
     default: 8
   missing_nodes:
@@ -117,16 +125,16 @@ api_requests:
   sample: 1
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.ecoeco.gitops.plugins.module_utils import node_labels
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import run_module
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, K8sClient
+from ansible_collections.ecoeco.gitops.plugins.module_utils.secrets import SecretMaskingModule
 
 ARGUMENT_SPEC = dict(
     AUTH_ARG_SPEC,
     nodes={"type": "dict", "required": True},
     managed_prefixes={"type": "list", "elements": "str", "default": ["node.ecoeco.io/"]},
+    allow_kubernetes_prefixes={"type": "bool", "default": False},
     declared_nodes={"type": "list", "elements": "str"},
     prune_undeclared_nodes={"type": "bool", "default": False},
     parallelism={"type": "int", "default": 8},
@@ -135,12 +143,12 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = SecretMaskingModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
     def body() -> dict:
-        node_labels.validate_nodes(module.params["nodes"], module.params["managed_prefixes"])
+        checked = node_labels.validate(module.params)  # the one validation step, before the client is configured
         client = K8sClient(module.params)
-        return node_labels.run(client, module.params, module.check_mode, module._diff)
+        return node_labels.run(client, module.params, module.check_mode, module._diff, checked=checked)
 
     run_module(module, body)
 

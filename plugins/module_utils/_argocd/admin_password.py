@@ -16,6 +16,10 @@ import datetime
 from typing import Any, Callable, Dict, Optional
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation import (
+    dns1123_label_error,
+    dns1123_subdomain_error,
+)
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import SECRETS, K8sError
 
 try:
@@ -64,14 +68,22 @@ def validate(params: Dict[str, Any]) -> None:
     password = params.get("password")
     if not password:
         raise ValidationError("password: must not be empty")
+    if not password.strip():
+        raise ValidationError("password: must not be only white space")
+    for option, default in (("namespace", "argocd"), ("secret_name", "argocd-secret")):
+        error = (dns1123_label_error if option == "namespace" else dns1123_subdomain_error)(
+            params.get(option) or default)
+        if error:
+            raise ValidationError(f"{option}: {error}")
     if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
         raise ValidationError(f"password: longer than {BCRYPT_MAX_BYTES} bytes, which bcrypt cannot hash")
 
 
 def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool,
-        now: Callable[[], str] = utc_now_rfc3339) -> Dict[str, Any]:
-    """Make ``admin.password`` in the Secret verify against ``params['password']``."""
-    validate(params)
+        now: Callable[[], str] = utc_now_rfc3339, validated: bool = False) -> Dict[str, Any]:
+    """Make ``admin.password`` in the Secret verify against ``params['password']`` (validated unless the caller did)."""
+    if not validated:
+        validate(params)
     namespace = params.get("namespace") or "argocd"
     name = params.get("secret_name") or "argocd-secret"
     secret = client.get(SECRETS, name, namespace)

@@ -70,7 +70,7 @@ def parse_wave(value: Any, what: str) -> int:
     except ValueError:
         raise ValidationError(
             f"{what}: annotation {WAVE_ANNOTATION}={value!r} is not an integer "
-            "(Argo CD would refuse it too)") from None
+            "(Argo CD syncs it as wave 0)") from None
 
 
 def wave_of(obj: Mapping[str, Any]) -> int:

@@ -11,8 +11,10 @@ bookkeeping).  Check mode stops after the dry run, so nothing is persisted.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable, Dict, List, Optional
+from urllib.parse import urlparse
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.diffing import comparable
 from ansible_collections.ecoeco.gitops.plugins.module_utils.apply import apply_object
@@ -20,6 +22,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import Module
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import (
     APPLICATIONS,
     K8sError,
+    bounded,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation import (
     dns1123_label_error,
@@ -28,6 +31,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation impor
     label_string,
     label_value_error,
     qualified_name_error,
+    seconds_error,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import WaitTimeout, wait_for
 
@@ -52,6 +56,12 @@ def validate(params: Dict[str, Any]) -> None:
         if not params.get("repo_url"):
             errors.append("repo_url: required when state is present (the Git or Helm repository "
                           "the root Application reads)")
+        else:
+            check("repo_url", repo_url_error(params["repo_url"]))
+        if params.get("path") is not None:
+            check("path", repo_path_error(params["path"]))
+        if params.get("destination_server") is not None:
+            check("destination_server", server_url_error(params["destination_server"]))
         check("project", dns1123_subdomain_error(params.get("project") or ""))
         if not (params.get("target_revision") or "").strip():
             errors.append("target_revision: must not be empty (use HEAD, a branch, a tag or a commit)")
@@ -67,10 +77,45 @@ def validate(params: Dict[str, Any]) -> None:
                     check(f"labels.{key}", label_value_error(label_string(value)))
         errors.extend(_sync_policy_errors(params.get("sync_policy")))
     for option in ("wait_timeout",):
-        if params.get(option) is not None and params[option] <= 0:
-            errors.append(f"{option}: must be a positive number of seconds")
+        if params.get(option) is not None:
+            check(option, seconds_error(params[option]))
     if errors:
         raise ValidationError("invalid argocd_root_app arguments: " + "; ".join(errors))
+
+
+_SCP_URL = re.compile(r"^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:[^\s]+$")  # git@github.com:org/repo.git
+_URL_SCHEMES = ("https", "http", "ssh", "git", "oci", "file")
+
+
+def repo_url_error(url: str) -> str:
+    """Why ``url`` is not a repository URL Argo CD can read (https, ssh, git, oci or scp-like), or ''."""
+    if url != url.strip() or any(c.isspace() for c in url):
+        return f"'{url}' is not a repository URL (it contains white space)"
+    if _SCP_URL.match(url):
+        return ""
+    parsed = urlparse(url)
+    if parsed.scheme in _URL_SCHEMES and (parsed.netloc or (parsed.scheme == "file" and parsed.path)):
+        return ""
+    return (f"'{url}' is not a repository URL (expected https://host/org/repo.git, ssh://..., "
+            "git@host:org/repo.git or oci://...)")
+
+
+def repo_path_error(path: str) -> str:
+    """Why ``path`` is not a directory inside the repository, or ''."""
+    if not path.strip():
+        return "must not be empty (use . for the repository's top directory)"
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith("/") or ".." in parts:
+        return f"'{path}' leaves the repository (use a relative path without '..')"
+    return ""
+
+
+def server_url_error(url: str) -> str:
+    """Why ``url`` is not an API server URL, or ''."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("https", "http") or not parsed.netloc or any(c.isspace() for c in url):
+        return f"'{url}' is not an API server URL such as https://kubernetes.default.svc"
+    return ""
 
 
 def _sync_policy_errors(policy: Optional[Dict[str, Any]]) -> List[str]:
@@ -311,9 +356,16 @@ def ensure_absent(client: Any, params: Dict[str, Any], check_mode: bool, want_di
 
 
 # -- entry point --------------------------------------------------------------
-def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool) -> Dict[str, Any]:
-    """Validate, then converge the root Application to ``params['state']``."""
-    validate(params)
-    if params.get("state", "present") == "absent":
-        return ensure_absent(client, params, check_mode, want_diff)
-    return ensure_present(client, params, check_mode, want_diff)
+def run(client: Any, params: Dict[str, Any], check_mode: bool, want_diff: bool,
+        validated: bool = False) -> Dict[str, Any]:
+    """Validate (unless the caller did), then converge the root Application to ``params['state']``.
+
+    Every request ends within ``wait_timeout`` plus a few seconds, even when the API server stops answering.
+    """
+    if not validated:
+        validate(params)
+    timeout = float(params.get("wait_timeout") or 300)
+    with bounded(client, timeout, f"{_ref_text(params)}"):
+        if params.get("state", "present") == "absent":
+            return ensure_absent(client, params, check_mode, want_diff)
+        return ensure_present(client, params, check_mode, want_diff)

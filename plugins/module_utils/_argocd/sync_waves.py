@@ -47,7 +47,8 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.report impor
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.waves import Outcome, WaveTracker, _utcnow
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ModuleFailure, ValidationError
 from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import Deadline
-from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS, APPLICATIONSETS
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import APPLICATIONS, APPLICATIONSETS, bounded
+from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation import seconds_error
 
 MAX_DIAGNOSED_APPS = 5
 _LABEL_SELECTOR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=!,() ")
@@ -55,8 +56,8 @@ _LABEL_SELECTOR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 
 def validate(params: Dict[str, Any]) -> None:
     """Checks the argument spec cannot express; messages name the option."""
-    if params.get("slice_seconds") is not None and not params["slice_seconds"] > 0:
-        raise ValidationError(f"slice_seconds must be a positive number of seconds, got {params['slice_seconds']!r}")
+    if params.get("slice_seconds") is not None and seconds_error(params["slice_seconds"]):
+        raise ValidationError(f"slice_seconds {seconds_error(params['slice_seconds'])}")
     progress = params.get("progress")
     if progress is not None and not (isinstance(progress, dict) and parse_time(progress.get("started_at"))):
         raise ValidationError("progress must be the 'progress' value an earlier run of this module returned")
@@ -65,8 +66,8 @@ def validate(params: Dict[str, Any]) -> None:
     if not (params.get("namespace") or "").strip():
         raise ValidationError("namespace must not be empty")
     for opt in ("wave_timeout", "timeout"):
-        if params.get(opt) is None or params[opt] <= 0:
-            raise ValidationError(f"{opt} must be a positive number of seconds, got {params.get(opt)!r}")
+        if seconds_error(params.get(opt)):
+            raise ValidationError(f"{opt} {seconds_error(params.get(opt))}")
     if params["wave_timeout"] > params["timeout"]:
         raise ValidationError(f"wave_timeout ({params['wave_timeout']}) must not exceed timeout "
                               f"({params['timeout']})")
@@ -89,9 +90,23 @@ def validate(params: Dict[str, Any]) -> None:
 
 def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = False,
                       clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                      wall_clock: Callable[[], datetime] = _utcnow) -> Dict[str, Any]:
-    """Run the verification and return the module result; raise ModuleFailure (with the report) on failure."""
-    validate(params)
+                      wall_clock: Callable[[], datetime] = _utcnow, validated: bool = False) -> Dict[str, Any]:
+    """Run the verification and return the module result; raise ModuleFailure (with the report) on failure.
+
+    Every input is validated before the first request; every request then ends within the timeout (or the
+    slice) plus a few seconds, even when the API server stops answering.  ``validated``: the caller ran
+    :func:`validate` already.
+    """
+    if not validated:
+        validate(params)
+    limit = min(params["timeout"], params.get("slice_seconds") or params["timeout"])
+    what = f"the sync waves of {params.get('root_app') or params.get('label_selector')}"
+    with bounded(client, limit, what):
+        return _verify(client, params, check_mode, clock, sleep, wall_clock)
+
+
+def _verify(client: Any, params: Dict[str, Any], check_mode: bool, clock: Callable[[], float],
+            sleep: Callable[[float], None], wall_clock: Callable[[], datetime]) -> Dict[str, Any]:
     counting = CountingClient(client)
     ns = params["namespace"]
     warnings: List[str] = []
@@ -114,6 +129,7 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
     if params.get("progress"):
         tracker.resume(params["progress"])
     apps.relist()
+    _check_expected_in_selector(counting, params, apps.index)
     outcome = _judge(tracker, apps, sets, group)
     refreshed: List[str] = []
     this_slice = Deadline(params.get("slice_seconds"), clock)
@@ -175,6 +191,29 @@ def verify_sync_waves(client: Any, params: Dict[str, Any], check_mode: bool = Fa
     if failure:
         raise ModuleFailure(failure, result)
     return result
+
+
+def _check_expected_in_selector(client: Any, params: Dict[str, Any], index: Dict[AppKey, Any]) -> None:
+    """An ``expected_apps`` entry the selector's LIST lacks: one GET tells "outside the selector" from "not yet"."""
+    selector = params.get("label_selector")
+    if not selector:
+        return
+    ns = params["namespace"]
+    outside = []
+    for name in params.get("expected_apps") or []:
+        key = tuple(name.split("/", 1)) if "/" in name else (ns, name)
+        if key in index or key[0] != ns:
+            continue
+        obj = client.get(APPLICATIONS, key[1], key[0])
+        if obj is not None:
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "none"
+            outside.append(f"{display_name(key, ns)} exists but does not match label_selector {selector!r} "
+                           f"(its labels: {shown})")
+    if outside:
+        raise ModuleFailure("expected_apps: " + "; ".join(outside) + "; it would never pass: add the labels "
+                            "to the app or drop it from expected_apps",
+                            {"changed": False, "api_requests": getattr(client, "requests", None)})
 
 
 def _judge(tracker: WaveTracker, apps: ResourceWatch, sets: ResourceWatch, group: WatchGroup) -> Outcome:

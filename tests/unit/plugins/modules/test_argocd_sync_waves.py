@@ -68,6 +68,10 @@ def degraded_client():
 
 @pytest.mark.parametrize("args, text", [
     ({}, "one of the following is required: root_app, label_selector"),
+    ({"root_ap": "root"}, "module: root_ap. Supported parameters include"),
+    ({"root_app": "root", "timeout": "nan"}, "timeout must be a finite number of seconds"),
+    ({"root_app": "root", "timeout": "inf"}, "timeout must be a finite number of seconds"),
+    ({"root_app": "root", "wave_timeout": 0}, "wave_timeout must be a positive number of seconds"),
     ({"root_app": "root", "label_selector": "a=b"}, "parameters are mutually exclusive: root_app|label_selector"),
     ({"root_app": "root", "wave_timeout": "soon"}, "wave_timeout"),
     ({"root_app": "root", "timeout": 10, "wave_timeout": 20}, "wave_timeout (20.0) must not exceed timeout (10.0)"),
