@@ -150,8 +150,8 @@ class Drainer:
         self.result["skipped"] = skipped
         if refused:
             self.result["blocking"] = [{"pod": k, "reason": v} for k, v in refused.items()]
-            raise ModuleFailure(f"cannot drain node {self.node} (it stays cordoned): "
-                                + "; ".join(f"{k} {v}" for k, v in refused.items()), self.result)
+            listed = "; ".join(f"{k} {v}" for k, v in refused.items())
+            raise ModuleFailure(f"cannot drain node {self.node} (it stays cordoned): {listed}", self.result)
         if self.check_mode:
             self.result["evicted"] = [_label(_key(p)) for p in evict]
             self.result["changed"] = self.result["changed"] or bool(evict)
@@ -180,10 +180,10 @@ class Drainer:
                     why[key] = reason
             if deadline.expired():
                 self.result["blocking"] = [{"pod": _label(k), "reason": why.get(k, "")} for k in wanted]
+                listed = "; ".join(f"{_label(k)} ({why.get(k, 'not yet evicted')})" for k in wanted)
                 raise ModuleFailure(
                     f"drain of node {self.node} did not finish within {self.params['timeout']}s; the node stays "
-                    f"cordoned; pods still on it: "
-                    + "; ".join(f"{_label(k)} ({why.get(k, 'not yet evicted')})" for k in wanted), self.result)
+                    f"cordoned; pods still on it: {listed}", self.result)
             self.sleep(min(self.params["poll_interval"], max(0.05, deadline.remaining())))
         self.result["seconds"] = round(deadline.elapsed(), 2)
         return self.result
