@@ -15,11 +15,11 @@ PYTEST    := $(PY) -m pytest
 ARGS      ?=
 
 .PHONY: help setup build test test-unit sanity test-versions lint pytest test-integration test-e2e \
-        test-hooks test-aws test-molecule test-cluster bench demo cluster-up cluster-down \
+        test-hooks test-aws test-molecule test-cluster test-day2 bench demo cluster-up cluster-down \
         changelog collection clean
 
 help: ## list targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 $(STAMP): requirements/lock.txt requirements/constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -70,6 +70,10 @@ test-molecule: setup ## molecule scenarios on podman systemd machines
 
 test-cluster: setup ## real kubeadm cluster in podman machines (marker cluster)
 	$(PYTEST) -m cluster $(ARGS)
+
+test-day2: setup ## day 2 (calico upgrade, k8s_drain, remove_node, upgrade) on the real API server
+	@set -e; for f in calico_upgrade drain_module remove_node remove_node_cleanup upgrade_playbook; do \
+	  $(PYTEST) -m controlplane tests/integration/test_$$f.py -q -p no:cacheprovider $(ARGS); done
 
 bench: setup ## benchmarks -> benchmarks/results/*.json
 	$(PY) -m benchmarks $(ARGS)

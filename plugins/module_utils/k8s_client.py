@@ -341,6 +341,10 @@ class K8sClient:
                 return None
             raise
 
+    def post_path(self, path: str, body: dict) -> dict:
+        """POST to an API path (a subresource such as a pod's eviction)."""
+        return self._call("POST", path, None, body)
+
     def list(self, ref: ResourceRef, namespace: Optional[str] = None,
              label_selector: Optional[str] = None, field_selector: Optional[str] = None) -> dict:
         return self._call("GET", ref.path(namespace), {
