@@ -1,6 +1,9 @@
 """A real kubeadm cluster in podman machines, built by ``ecoeco.gitops.site``, up to healthy waves.
 
-`make test-cluster` (marker ``cluster``; not part of `make test`). Offline:
+`make test-cluster` (marker ``cluster``; not part of `make test`). Ansible
+reaches the machines over SSH as a user reaches servers (sshd in the machine
+image, a key pair and known_hosts the test makes, pipelining, ControlPersist;
+tests/cluster/ssh.py, inventories/podman). Offline:
 kubeadm/kubelet/kubectl and every image come from this machine
 (tests/cluster/images/build.sh: control plane FROM scratch from the harness
 Go builds, kube-proxy on Debian with iptables, CoreDNS from its Go module,
@@ -26,8 +29,11 @@ pod to pod across workers, a Service by name (CoreDNS) and by ClusterIP
 order (the verifier's report, and Argo CD's own timestamps), and a second
 run of every phase changed=0; every image in every node's containerd has the
 digest the registry gave it, and the registry's log shows each node asking
-for manifests. Wall time per phase of the first run and the
-second run's are printed. docs/podman-cluster.md has the details.
+for manifests. Every run is profiled (profile_tasks, and play starts
+for a per-phase split; tests/cluster/profile.py): first run per phase, the
+no-op second run (one ansible-playbook of every phase, at most 30 s,
+changed=0) per phase and their ratio are printed with the slowest tasks, and
+``--check --diff`` on the converged cluster must show no change. docs/podman-cluster.md has the details.
 The sample repo reaches the in-cluster repo-server as a bare git repo on
 every node, mounted by hostPath (tests/cluster/gitops.py), with an overlay
 for two workers (tests/cluster/gitops).
