@@ -20,7 +20,8 @@ type: aggregate
 short_description: Write the end time of every task and loop item as JSON lines (benchmarks only)
 description:
   - Appends C({"t", "event", "task", "host", "item"}) to the file in the environment variable BENCH_TIMES_FILE,
-    and C({"t", "event": "play_start", "play", "tags"}) when a play starts, C({"t", "event": "stats"}) at the end.
+    and a record with event C(play_start), the play's name and tags when a play starts, one with event C(stats)
+    at the end.
 requirements:
   - BENCH_TIMES_FILE set
 """
