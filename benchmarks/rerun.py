@@ -157,8 +157,9 @@ def run_cluster(workdir: Path, timeout: float = 3600.0) -> dict:
     """site.yml's first and no-op run on make test-cluster's SSH machines: the test's own summary."""
     summary = workdir / "cluster-summary.json"
     summary.unlink(missing_ok=True)
+    # Its own basetemp: pytest runs beside it would rotate a numbered one away (the SSH key, the registry).
     cmd = [sys.executable, "-m", "pytest", "-m", "cluster", "tests/cluster/test_site_cluster.py", "-q", "-s",
-           "-p", "no:cacheprovider"]
+           "-p", "no:cacheprovider", f"--basetemp={workdir / 'pytest'}"]
     env.log("rerun: make test-cluster (first run per phase, then the no-op rerun), about 10-15 min")
     m = run_measured(cmd, env=dict(os.environ, ECOECO_CLUSTER_RESULTS=str(summary)), cwd=env.REPO_ROOT,
                      timeout=timeout, stdout_path=workdir / "cluster-test.out")
