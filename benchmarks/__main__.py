@@ -1,6 +1,9 @@
 """``make bench``: start the harness's real control plane, run the benchmarks, write results/*.json.
 
-    python -m benchmarks [--only waves,nodes,rerun] [--sizes 40,200] [--node-sizes 14,200]
+    python -m benchmarks [--only waves,nodes,rerun,cluster] [--sizes 40,200] [--node-sizes 14,200]
+
+``cluster`` (not in the default set: about 10-15 min, podman machines) is
+site.yml's first and no-op run on make test-cluster's SSH machines.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from pathlib import Path
 
 from benchmarks import env, report
 
-SECTIONS = ("waves", "nodes", "rerun")
+SECTIONS = ("waves", "nodes", "rerun", "cluster")
+DEFAULT_SECTIONS = ("waves", "nodes", "rerun")
 
 
 def _ints(text: str) -> list[int]:
@@ -31,7 +35,7 @@ def _bound(text: str) -> float | dict[int, float]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    p.add_argument("--only", default=",".join(SECTIONS), help="sections to run: waves,nodes,rerun")
+    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help="sections to run: waves,nodes,rerun,cluster")
     p.add_argument("--sizes", type=_ints, default=[40, 200, 1000], help="Application counts (waves)")
     p.add_argument("--appset-sizes", type=_ints, default=[1000, 5000],
                    help="generated Application counts under 4 ApplicationSets (waves; empty: none)")
@@ -57,6 +61,18 @@ def main(argv: list[str]) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     begin = time.monotonic()
     env.log(f"machine: {env.machine_load()}")
+    if "cluster" in only:  # its own machines, before the harness's cluster starts
+        from benchmarks import rerun
+        load = env.machine_load()
+        res = rerun.run_cluster(workdir)
+        res["machine"] = {"start": load, "end": env.machine_load()}
+        path = env.write_json("rerun_cluster.json", res)
+        print(f"\nsite.yml on the SSH podman cluster ({path}):\n{report.cluster_table(res)}\n", flush=True)
+        only.remove("cluster")
+        if not only:
+            if not args.keep and args.workdir is None:
+                shutil.rmtree(workdir, ignore_errors=True)
+            return 0
     cluster = env.start_cluster(workdir / "cluster")
     out = workdir / "runs"
     out.mkdir(exist_ok=True)

@@ -57,6 +57,19 @@ def nodes_table(result: dict) -> str:
                   "rerun wall s", "rerun requests", "rerun CPU s", "load 1m", "converged"], rows)
 
 
+def cluster_table(result: dict) -> str:
+    """First run per phase, the no-op rerun's split and their ratio (benchmarks/rerun.run_cluster)."""
+    rows = [[r["phase"], r["first_s"], r["rerun_s"], r["rerun_over_first"]] for r in result.get("phases", [])]
+    if rows:
+        rows.append(["(rerun: ansible startup)", "", result["rerun_startup_s"], ""])
+        rows.append(["all", result["first_total_s"], result["rerun_total_s"], result["rerun_over_first"]])
+    text = table(["phase", "first s", "rerun s", "rerun/first"], rows)
+    if "rerun_changed" in result:
+        text += (f"\nrerun changed={result['rerun_changed']}; --check --diff {result['check_diff_s']} s, "
+                 f"changed={result['check_diff_changed']}")
+    return text + (f"\nerror: {result['error']}" if result.get("error") else "")
+
+
 def rerun_table(result: dict) -> str:
     rows = []
     for r in result["rows"]:

@@ -8,11 +8,19 @@ never fetched): wall time, CPU, tasks (recap ok/changed) and API requests.
 ``make demo`` runs it, with the harness's real Argo CD processes syncing the
 sample repo: the first run installs and waits for waves 0-3, the second only
 re-verifies.
+
+``run_cluster`` (``make bench ARGS="--only cluster"``) is the same question on
+real machines: ``make test-cluster``'s three podman machines reached over SSH,
+site.yml's first run phase by phase, then one no-op run of every phase and a
+``--check --diff`` run, with the per-phase split of the rerun, the ratio and
+the slowest tasks (the test writes that summary; this reads it).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -143,3 +151,21 @@ def run(cluster: Cluster, workdir: Path, timeout: float = 900.0, stages: tuple[s
     return {"apiserver": cluster.version().get("gitVersion"), "nodes": 14,
             "manifests": {"calico": str(env.CALICO_MANIFEST), "argocd": str(env.ARGOCD_INSTALL)},
             "rows": rows}
+
+
+def run_cluster(workdir: Path, timeout: float = 3600.0) -> dict:
+    """site.yml's first and no-op run on make test-cluster's SSH machines: the test's own summary."""
+    summary = workdir / "cluster-summary.json"
+    summary.unlink(missing_ok=True)
+    # Its own basetemp: pytest runs beside it would rotate a numbered one away (the SSH key, the registry).
+    cmd = [sys.executable, "-m", "pytest", "-m", "cluster", "tests/cluster/test_site_cluster.py", "-q", "-s",
+           "-p", "no:cacheprovider", f"--basetemp={workdir / 'pytest'}"]
+    env.log("rerun: make test-cluster (first run per phase, then the no-op rerun), about 10-15 min")
+    m = run_measured(cmd, env=dict(os.environ, ECOECO_CLUSTER_RESULTS=str(summary)), cwd=env.REPO_ROOT,
+                     timeout=timeout, stdout_path=workdir / "cluster-test.out")
+    result = json.loads(summary.read_text(encoding="utf-8")) if summary.exists() else {}
+    result.update({"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "test_rc": m.rc,
+                   "test_wall_s": m.wall_s, "machines": "3 podman systemd machines over SSH (inventories/podman)"})
+    if m.rc:
+        result["error"] = (m.stdout.strip() or m.stderr.strip())[-1500:]
+    return result

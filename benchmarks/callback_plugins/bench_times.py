@@ -19,7 +19,9 @@ name: bench_times
 type: aggregate
 short_description: Write the end time of every task and loop item as JSON lines (benchmarks only)
 description:
-  - Appends C({"t", "event", "task", "host", "item"}) to the file in the environment variable BENCH_TIMES_FILE.
+  - Appends C({"t", "event", "task", "host", "item"}) to the file in the environment variable BENCH_TIMES_FILE,
+    and a record with event C(play_start), the play's name and tags when a play starts, one with event C(stats)
+    at the end.
 requirements:
   - BENCH_TIMES_FILE set
 """
@@ -50,6 +52,17 @@ class CallbackModule(CallbackBase):
                 rec[key] = res[key]
         with open(self._path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(rec, default=str) + "\n")
+
+    def v2_playbook_on_play_start(self, play):
+        if self._path:
+            with open(self._path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"t": time.time(), "event": "play_start", "play": play.get_name(),
+                                     "tags": list(play.tags or [])}) + "\n")
+
+    def v2_playbook_on_stats(self, stats):
+        if self._path:
+            with open(self._path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"t": time.time(), "event": "stats"}) + "\n")
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         if self._path:

@@ -1,6 +1,7 @@
 """Podman machines of the in-container kubeadm cluster (tests/cluster).
 
-Three privileged systemd containers on a podman network made for the test,
+Three privileged systemd containers on a podman network made for the test
+(each at a fixed address, running sshd: Ansible reaches them over SSH, tests/cluster/ssh.py),
 each with a named volume on /var (overlayfs snapshots need a non-overlay
 filesystem under /var/lib/containerd), private cgroup namespace, tmpfs /tmp
 and /run and the lowered ulimits this machine kind needs. Everything made is
@@ -13,6 +14,7 @@ system.slice, and machines emptied each other's cgroups (see that script).
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -24,7 +26,11 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = REPO_ROOT / "tests" / "images" / "containers.conf"
 MACHINE_INIT = REPO_ROOT / "tests" / "images" / "machine-init"
-MACHINE_IMAGE = os.environ.get("ECOECO_MACHINE_IMAGE", "localhost/ecoeco-machine") + ":bookworm"
+# The machine image plus sshd and the login user (tests/cluster/images/Containerfile.node).
+MACHINE_IMAGE = os.environ.get("ECOECO_NODE_IMAGE", "localhost/ecoeco-node") + ":bookworm"
+# The hosts' addresses on the test's network: <subnet>.11, .12, ... in the order of ``hosts``
+# (inventories/podman derives the same from ECOECO_CLUSTER_SUBNET).
+FIRST_HOST_OFFSET = 11
 ULIMITS = ["--ulimit", "nofile=16384:16384", "--ulimit", "nproc=16384:16384"]
 
 
@@ -52,11 +58,19 @@ class Machines:
     registry: Any = None  # the tests.cluster.registry.Registry serving the cluster's images
     timings: dict[str, float] = field(default_factory=dict)  # wall time of the test's own setup steps
     kubeconfig: Path | None = None  # where the control_plane role fetches admin.conf
+    ssh: Any = None  # the tests.cluster.ssh.SshAccess Ansible logs in with
 
     @property
     def network(self) -> str:
         """Name of the podman network of the cluster."""
         return f"{self.prefix}-net"
+
+    def address(self, host: str) -> str:
+        """The machine's fixed address on the test's network (Ansible's ansible_host)."""
+        net = ipaddress.ip_network(self.subnet)
+        if net.prefixlen != 24:
+            raise ValueError(f"ECOECO_CLUSTER_SUBNET={self.subnet}: inventories/podman expects a /24")
+        return str(net[FIRST_HOST_OFFSET + self.hosts.index(host)])
 
     def container(self, host: str) -> str:
         """Container name of an inventory host (inventories/podman: <prefix>-<host>)."""
@@ -71,6 +85,7 @@ class Machines:
             podman("volume", "create", f"{name}-var")
             self.made_volumes.append(f"{name}-var")
             podman("run", "-d", "--name", name, "--hostname", host, "--network", self.network,
+                   "--ip", self.address(host),
                    "--privileged", "--systemd=always", "--cgroupns=private",
                    "--tmpfs", "/tmp", "--tmpfs", "/run", "-v", f"{name}-var:/var",
                    "--device", "/dev/kmsg", "-v", f"{MACHINE_INIT}:/usr/local/sbin/machine-init:ro",

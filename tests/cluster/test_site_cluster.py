@@ -1,6 +1,9 @@
 """A real kubeadm cluster in podman machines, built by ``ecoeco.gitops.site``, up to healthy waves.
 
-`make test-cluster` (marker ``cluster``; not part of `make test`). Offline:
+`make test-cluster` (marker ``cluster``; not part of `make test`). Ansible
+reaches the machines over SSH as a user reaches servers (sshd in the machine
+image, a key pair and known_hosts the test makes, pipelining, ControlPersist;
+tests/cluster/ssh.py, inventories/podman). Offline:
 kubeadm/kubelet/kubectl and every image come from this machine
 (tests/cluster/images/build.sh: control plane FROM scratch from the harness
 Go builds, kube-proxy on Debian with iptables, CoreDNS from its Go module,
@@ -26,8 +29,11 @@ pod to pod across workers, a Service by name (CoreDNS) and by ClusterIP
 order (the verifier's report, and Argo CD's own timestamps), and a second
 run of every phase changed=0; every image in every node's containerd has the
 digest the registry gave it, and the registry's log shows each node asking
-for manifests. Wall time per phase of the first run and the
-second run's are printed. docs/podman-cluster.md has the details.
+for manifests. Every run is profiled (profile_tasks, and play starts
+for a per-phase split; tests/cluster/profile.py): first run per phase, the
+no-op second run (one ansible-playbook of every phase, at most 30 s,
+changed=0) per phase and their ratio are printed with the slowest tasks, and
+``--check --diff`` on the converged cluster must show no change. docs/podman-cluster.md has the details.
 The sample repo reaches the in-cluster repo-server as a bare git repo on
 every node, mounted by hostPath (tests/cluster/gitops.py), with an overlay
 for two workers (tests/cluster/gitops).
@@ -52,18 +58,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import gitops, pod_network, registry
+from tests.cluster import gitops, pod_network, profile, registry
+from tests.cluster.ssh import SshAccess
 from tests.cluster.machines import REPO_ROOT, Machines
-from tools.localcluster.ansible import run_playbook
 from tools.localcluster.argocd import manifest_path
 from tools.localcluster.versions import VERSIONS, cache_dir
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(3000)]
 
-INVENTORY = REPO_ROOT / "inventories" / "podman" / "hosts.yml"
-PHASES = ("prerequisites", "control_plane", "workers")
-API_PHASES = ("node_labels", "argocd")
-GITOPS_PHASES = ("app_of_apps",)
+PHASES, API_PHASES, GITOPS_PHASES = profile.HOST_PHASES, profile.API_PHASES, profile.GITOPS_PHASES
+# A no-op site.yml on the converged cluster (issue 23), in seconds of wall time.
+RERUN_BUDGET = float(os.environ.get("ECOECO_CLUSTER_RERUN_BUDGET", "30"))
 # Pulled from the registry by some node (short names), besides pause and kube-proxy on every node.
 PULLED_SOMEWHERE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "coredns", "podnet",
                     "argocd", "redis", "postgres", "rabbitmq", "auth-api")
@@ -95,22 +100,29 @@ def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
                     subnet=os.environ.get("ECOECO_CLUSTER_SUBNET", "10.213.7.0/24"))
 
     served: list[registry.Registry] = []
+    access = SshAccess(tmp_path_factory.mktemp("ssh"))
 
     def finalize() -> None:
+        ssh_errors = access.close()  # the ControlPersist masters, by their sockets
         for running in served:
             running.stop()
             shutil.rmtree(running.workdir / "storage", ignore_errors=True)  # the log stays
         if os.environ.get("ECOECO_CLUSTER_KEEP") == "1":
-            print(f"\nkept: {made.made_containers} {made.made_volumes} {made.made_network}")
+            print(f"\nkept: {made.made_containers} {made.made_volumes} {made.made_network}; "
+                  f"ssh -i {access.key} -o UserKnownHostsFile={access.known_hosts} debian@{made.address('cp1')}")
             return
         errors = made.destroy()
-        assert not errors, errors
+        assert not errors + ssh_errors, errors + ssh_errors
 
     request.addfinalizer(finalize)
     images = _build_images()
     # control_plane fetches admin.conf here; node_labels reaches the API with it.
     made.kubeconfig = tmp_path_factory.mktemp("cluster") / "admin.conf"
+    access.make_key()
     made.create()
+    access.authorize(made)
+    access.check(made)
+    made.ssh = access
     # The network's bridge (its gateway address on this machine) exists once the machines run.
     start = time.monotonic()
     served.append(registry.Registry(f"{registry.gateway(made.network)}:{registry.PORT}",
@@ -126,7 +138,8 @@ def _env(machines: Machines) -> dict[str, str]:
     return {"ECOECO_CLUSTER_PREFIX": machines.prefix, "ECOECO_K8S_BIN_DIR": str(K8S_BIN),
             "ECOECO_CLUSTER_REGISTRY": machines.registry.address,
             "ECOECO_CLUSTER_KUBECONFIG": str(machines.kubeconfig),
-            "ECOECO_ARGOCD_MANIFEST": str(manifest_path())}
+            "ECOECO_ARGOCD_MANIFEST": str(manifest_path()), "ECOECO_CLUSTER_SUBNET": machines.subnet,
+            **machines.ssh.env()}
 
 
 def _wait(predicate, timeout: float, what: str, interval: float = 3) -> None:
@@ -213,10 +226,11 @@ def _argocd_order(machines: Machines) -> list[str]:
 
 def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines, tmp_path: Path) -> None:
     timings = dict(machines.timings)
+    first: dict[str, profile.ProfiledRun] = {}
     for phase in PHASES:
-        result = run_playbook("ecoeco.gitops.site", INVENTORY, tags=phase, env=_env(machines), timeout=1500)
-        timings[phase] = result.seconds
-        assert result.ok, f"phase {phase}: {result}"
+        first[phase] = run = profile.run_site((phase,), _env(machines), tmp_path, f"first-{phase}", timeout=1500)
+        timings[phase] = run.seconds
+        assert run.result.ok, f"phase {phase}: {run.result}"
 
     start = time.monotonic()
     nodes = pod_network.install(machines, CNI_BIN)
@@ -234,9 +248,9 @@ def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines, tmp
     assert service.count("podnet podnet-server") == 3, service
 
     for phase in API_PHASES:
-        result = run_playbook("ecoeco.gitops.site", INVENTORY, tags=phase, env=_env(machines), timeout=900)
-        timings[phase] = result.seconds
-        assert result.ok, f"phase {phase}: {result}"
+        first[phase] = run = profile.run_site((phase,), _env(machines), tmp_path, f"first-{phase}", timeout=900)
+        timings[phase] = run.seconds
+        assert run.result.ok, f"phase {phase}: {run.result}"
     labels = {n["metadata"]["name"]: n["metadata"]["labels"].get("workload")
               for n in machines.kubectl_json("get", "nodes")["items"]}
     assert labels == {"cp1": None, "worker1": "application", "worker2": "database"}, labels
@@ -251,10 +265,10 @@ def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines, tmp
     timings["GitOps repo on the nodes (test)"] = time.monotonic() - start
     report_file = tmp_path / "waves.json"
     for phase in GITOPS_PHASES:
-        result = run_playbook("ecoeco.gitops.site", INVENTORY, tags=phase, env=_env(machines), timeout=1800,
-                              extra_vars={"app_of_apps_report_file": str(report_file)})
-        timings[phase] = result.seconds
-        assert result.ok, f"phase {phase}: {result}"
+        first[phase] = run = profile.run_site((phase,), _env(machines), tmp_path, f"first-{phase}", timeout=1800,
+                                              extra_vars={"app_of_apps_report_file": str(report_file)})
+        timings[phase] = run.seconds
+        assert run.result.ok, f"phase {phase}: {run.result}"
     report = json.loads(report_file.read_text(encoding="utf-8"))
     wave_lines = _check_waves(report)
     order_lines = _argocd_order(machines)
@@ -262,12 +276,28 @@ def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines, tmp
     pulled = registry.check_pulled(machines, machines.registry, somewhere=PULLED_SOMEWHERE)
     catalog = machines.registry.catalog()
 
-    all_phases = ",".join(PHASES + API_PHASES + GITOPS_PHASES)
-    rerun = run_playbook("ecoeco.gitops.site", INVENTORY, tags=all_phases, env=_env(machines), timeout=1800)
+    # The converged cluster: site.yml again, one run of every phase, then the same with --check --diff.
+    rerun = profile.run_site(profile.ALL_PHASES, _env(machines), tmp_path, "rerun")
+    checked = profile.run_site(profile.ALL_PHASES, _env(machines), tmp_path, "check-diff", check=True, diff=True)
     print("\nfirst run, wall time per phase:")
     for name, seconds in timings.items():
-        print(f"  {name:32s} {seconds:6.1f} s")
-    print(f"second run ({all_phases}): {rerun.seconds:.1f} s, changed={rerun.changed}")
+        print(f"  {name:36s} {seconds:6.1f} s")
+    print(f"\nsecond run, one ansible-playbook of {','.join(profile.ALL_PHASES)}: {rerun.seconds:.1f} s, "
+          f"changed={rerun.result.changed}; per phase, against the first run (each phase its own run):")
+    print(f"  {'phase':16s} {'first':>8s} {'second':>8s} {'ratio':>6s}")
+    for phase in profile.ALL_PHASES:
+        again = rerun.phases.get(phase, 0.0)
+        print(f"  {phase:16s} {timings[phase]:7.1f}s {again:7.1f}s {again / timings[phase]:6.3f}")
+    print(f"  {'(ansible startup)':16s} {'':8s} {rerun.phases.get('startup', 0.0):7.1f}s")
+    print(f"  {'all':16s} {sum(timings[p] for p in profile.ALL_PHASES):7.1f}s {rerun.seconds:7.1f}s "
+          f"{rerun.seconds / sum(timings[p] for p in profile.ALL_PHASES):6.3f}")
+    print(f"--check --diff on the converged cluster: {checked.seconds:.1f} s, changed={checked.result.changed}")
+    summary = profile.summary(timings, first, rerun, checked)
+    if os.environ.get("ECOECO_CLUSTER_RESULTS"):  # benchmarks/rerun.py (make bench ARGS="--only cluster")
+        Path(os.environ["ECOECO_CLUSTER_RESULTS"]).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    for phase, run in first.items():
+        print(f"\nprofile_tasks, first run of {phase}:\n{run.profile}")
+    print(f"\nprofile_tasks, second run:\n{rerun.profile}")
     print(f"nodes (InternalIP, podCIDR): {nodes}")
     print(f"pod network: {across}")
     print(f"services: {service}")
@@ -278,7 +308,9 @@ def test_site_builds_a_real_cluster_and_reruns_unchanged(machines: Machines, tmp
     print("waves (argocd_sync_waves):\n  " + "\n  ".join(wave_lines))
     print(f"verifier's ordering warnings: {report['ordering_violations'] or 'none'}")
     print("waves (Argo CD's timestamps):\n  " + "\n  ".join(order_lines))
-    assert rerun.ok, f"second run: {rerun}"
-    assert rerun.changed == 0, f"second run: {rerun}"
+    assert rerun.result.ok, f"second run: {rerun.result}"
+    assert rerun.result.changed == 0, f"second run: {rerun.result}"
+    assert checked.result.ok and checked.result.changed == 0, f"--check --diff: {checked.result}"
+    assert rerun.seconds <= RERUN_BUDGET, f"second run took {rerun.seconds:.1f} s > {RERUN_BUDGET} s"
     # Argo CD gated the waves (its own timestamps, above), so the verifier must not say otherwise.
     assert not report["ordering_violations"], report["ordering_violations"]

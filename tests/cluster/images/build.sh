@@ -20,6 +20,8 @@
 # $REPO/sample:v1 (ours, FROM scratch: sample/main.go) is also tagged under
 # every image name of the sample GitOps repo's prod overlays (rendered with
 # kustomize), which the test's waves run.
+# Also the machines' own image, $ECOECO_NODE_IMAGE:bookworm (default
+# localhost/ecoeco-node; Containerfile.node: sshd and the user debian), not listed.
 # Rebuilt only when the list is missing or older than its inputs, the machine
 # image changed, or an image of the list is gone from podman's storage.
 set -euo pipefail
@@ -95,6 +97,12 @@ done
 # The Debian-based images build on the machine image: rebuild when it changed.
 base_id=$(podman image inspect --format '{{.Id}}' "$base" 2>/dev/null) \
   || { echo "missing $base (run: tests/images/build.sh bookworm)" >&2; exit 1; }
+# The machines themselves: the machine image plus sshd and the login user
+# (Containerfile.node). Not pushed: podman runs it. podman's layer cache makes
+# this a few seconds when nothing changed.
+node_image=${ECOECO_NODE_IMAGE:-localhost/ecoeco-node}:bookworm
+podman build -q -f "$here/Containerfile.node" --build-arg "BASE=$base" -t "$node_image" "$here/node" >/dev/null
+echo "machine image $node_image" >&2
 if [ -f "$list" ] && [ "$(cat "$list.base" 2>/dev/null)" = "$base_id" ] \
    && [ -z "$(find "${inputs[@]}" -newer "$list" 2>/dev/null)" ]; then
   fresh=1

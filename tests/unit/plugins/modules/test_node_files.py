@@ -1,0 +1,76 @@
+"""The node_files module: one run makes directories and writes files, and a second run changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+import yaml
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ecoeco.gitops.plugins.modules import node_files as module
+
+
+def run_main(args, capsys):
+    with patch_module_args(args), pytest.raises(SystemExit):
+        module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def _args(tmp_path, content="a = 1\n", mode="0644", **extra):
+    return {"directories": [{"path": str(tmp_path / "etc" / "app"), "mode": "0755"}],
+            "files": [{"path": str(tmp_path / "etc" / "app" / "config.toml"), "content": content, "mode": mode}],
+            **extra}
+
+
+def test_documentation_matches_the_argument_spec():
+    doc = yaml.safe_load(module.DOCUMENTATION)["options"]
+    assert set(doc) == set(module.ARGUMENT_SPEC)
+    for name, spec in module.ARGUMENT_SPEC.items():
+        assert doc[name]["type"] == spec["type"] and doc[name].get("default") == spec.get("default"), name
+        assert set(doc[name]["suboptions"]) == set(spec["options"]), name
+        for sub, sub_spec in spec["options"].items():
+            assert doc[name]["suboptions"][sub]["type"] == sub_spec["type"], (name, sub)
+            assert doc[name]["suboptions"][sub].get("required", False) == sub_spec.get("required", False)
+    assert yaml.safe_load(module.EXAMPLES) and yaml.safe_load(module.RETURN)
+
+
+def test_writes_then_reruns_unchanged(tmp_path, capsys):
+    config = tmp_path / "etc" / "app" / "config.toml"
+    out = run_main(_args(tmp_path), capsys)
+    assert out["changed"] and out["changed_paths"] == [str(config.parent), str(config)]
+    assert config.read_text() == "a = 1\n" and stat.S_IMODE(config.stat().st_mode) == 0o644
+    assert stat.S_IMODE(config.parent.stat().st_mode) == 0o755
+    again = run_main(_args(tmp_path), capsys)
+    assert not again["changed"] and again["changed_paths"] == []
+
+
+def test_fixes_the_mode_and_the_content(tmp_path, capsys):
+    config = tmp_path / "etc" / "app" / "config.toml"
+    run_main(_args(tmp_path), capsys)
+    os.chmod(config, 0o600)
+    out = run_main(_args(tmp_path), capsys)
+    assert out["changed_paths"] == [str(config)] and stat.S_IMODE(config.stat().st_mode) == 0o644
+    out = run_main(_args(tmp_path, content="a = 2\n", _ansible_diff=True), capsys)
+    assert out["changed_paths"] == [str(config)] and config.read_text() == "a = 2\n"
+    assert out["diff"] == [{"before_header": str(config), "after_header": str(config),
+                            "before": "a = 1\n", "after": "a = 2\n"}]
+
+
+def test_check_mode_reports_and_writes_nothing(tmp_path, capsys):
+    out = run_main(_args(tmp_path, _ansible_check_mode=True), capsys)
+    assert out["changed"] and not (tmp_path / "etc").exists()
+
+
+@pytest.mark.parametrize("change, text", [
+    ({"files": [{"path": "relative/file", "content": ""}]}, "files[0] (relative/file): path must be absolute"),
+    ({"directories": [{"path": "/tmp/x", "mode": "u+rwx"}]}, "directories[0] (/tmp/x): mode must be an octal"),
+])
+def test_bad_input_fails_before_any_change(tmp_path, capsys, change, text):
+    args = dict(_args(tmp_path), **change)
+    out = run_main(args, capsys)
+    assert out["failed"] and text in out["msg"]
+    assert not (tmp_path / "etc").exists()
