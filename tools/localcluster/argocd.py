@@ -304,7 +304,8 @@ class ArgoCD:
                  "--argocd-repo-server", f"127.0.0.1:{p['repo']}", "--repo-server-plaintext",
                  "--metrics-addr", f"127.0.0.1:{p['appset-metrics']}",
                  "--probe-addr", f"127.0.0.1:{p['appset-probe']}",
-                 "--webhook-addr", f"127.0.0.1:{p['appset-webhook']}", "--loglevel", "info"],
+                 "--webhook-addr", f"127.0.0.1:{p['appset-webhook']}", "--loglevel", "info",
+                 *(["--enable-progressive-syncs"] if self.progressive_syncs else [])],
                 appset_env),
         }
 
@@ -317,9 +318,9 @@ class ArgoCD:
                     return sock.recv(16).startswith(b"+PONG")
             return ping
         port = p["repo-metrics"] if name == "argocd-repo-server" else p["controller-metrics"]
+        if name == APPSET:   # its probe listener has no readyz check registered (404): metrics it is
+            port = p["appset-metrics"]
         url = f"http://127.0.0.1:{port}/metrics"
-        if name == APPSET:
-            url = f"http://127.0.0.1:{p['appset-probe']}/readyz"
 
         def http_ok() -> bool:
             with urllib.request.urlopen(url, timeout=3) as resp:

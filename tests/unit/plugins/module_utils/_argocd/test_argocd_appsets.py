@@ -396,3 +396,27 @@ def test_a_generated_app_of_a_git_generator_is_not_backdated():
                                           "directories": [{"path": "apps/*"}]}}]
     assert t.update(index(*apps), None, sets(obj), None).phase == "done"
     assert t.violations == []
+
+
+def test_generated_apps_without_a_wave_of_their_own_get_no_warning():
+    # Argo CD v3.6.1's generated apps carry no sync-wave annotation unless the template sets one.
+    clock = FakeClock()
+    t = tracker(clock)
+    apps, s = _tree()
+    apps[2], apps[3] = generated("apis-a", "apis"), generated("apis-b", "apis")
+    assert t.update(index(*apps), None, s, None).phase == "done"
+    assert ("argocd", "apis-a") in t.waves[3].members
+    assert not any("sync-wave annotation" in n for n in t.notes), t.notes
+
+
+def test_a_root_not_yet_synced_to_a_new_element_is_waited_for():
+    # A commit added an element: the root compared it (OutOfSync) but its automated sync has not applied
+    # the set's new spec yet, so the set still declares and generates the old list.
+    clock = FakeClock()
+    t = tracker(clock)
+    apps, s = _tree()
+    apps[0] = root_app(ROOT, sync="OutOfSync")
+    out = t.update(index(*apps), None, s, None)
+    assert out.phase == "waiting" and "root app root: OutOfSync" in out.message, out.message
+    apps[0] = root_app(ROOT, rv="91")
+    assert t.update(index(*apps), {("argocd", "root")}, s, set()).phase == "done"
