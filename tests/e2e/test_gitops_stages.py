@@ -74,7 +74,9 @@ def test_broken_kustomization_in_wave_2_fails_naming_it_then_the_fix_passes(clus
     fixed = site(cluster, argocd, "app_of_apps", app_of_apps_wave_timeout=300)
     assert fixed.ok, str(fixed)
     rows = report_rows(fixed.stdout)
-    assert all((s, h) == ("Synced", "Healthy") for _w, s, h, _sec in rows.values()), rows
+    assert set(rows) == set(REPORTED), rows
+    assert all((s, h) == ("Generated" if app == APPSET else "Synced", "Healthy")
+               for app, (_w, s, h, _sec) in rows.items()), rows
 
 
 def test_without_the_health_check_the_verifier_warns_waves_cannot_gate(cluster, argocd, converged):
