@@ -274,8 +274,8 @@ class WaveTracker:
         self._reads[key] = reads
         obj = set_of(sets, key) if is_set(key) else apps.get(key)
         owner = self._children.owners.get(key)
-        floor = (spec_written_at(set_of(sets, owner)) if owner is not None and is_set(owner)
-                 and key not in self._children.root_children else None)
+        generated = owner is not None and is_set(owner) and key not in self._children.root_children
+        floor = spec_written_at(set_of(sets, owner)) if generated and owner is not None else None
         closed = self.audit.track(key, wave, state, obj, floor)
         if state.ok:
             if key not in self.ok_at or closed:
