@@ -31,7 +31,7 @@ def materialize(workdir: Path) -> Path:
         shutil.rmtree(tree)
     shutil.copytree(sample_repo.SAMPLE_DIR, tree)
     shutil.copytree(OVERLAY_DIR / "k8s", tree / "k8s", dirs_exist_ok=True)
-    for app in sorted((tree / "argocd" / "applications").glob("*.yaml")):
+    for app in sorted((tree / "argocd" / "applications").rglob("*.yaml")):
         text = app.read_text(encoding="utf-8")
         if "/overlays/prod" in text:
             app.write_text(text.replace("/overlays/prod", "/overlays/cluster"), encoding="utf-8")

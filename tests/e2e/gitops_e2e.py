@@ -7,7 +7,8 @@
 - :func:`verify_waves`: ``ecoeco.gitops.argocd_sync_waves`` alone through
   ansible-playbook, with its full result (waves, report, refreshed, ...).
 - :func:`install_health_check`: put one of the argocd role's Application
-  health checks into argocd-cm directly (tests that do not run the role).
+  health checks into argocd-cm directly (tests that do not run the role);
+  :func:`install_appset_health_check` the same for ApplicationSets.
 - :func:`refresh`: one refresh of one app, waiting until the controller has
   processed it.
 """
@@ -31,17 +32,24 @@ ROOT_DIR = Path(__file__).resolve().parents[2]
 SYNC_WAVES_PLAYBOOK = ROOT_DIR / "tests" / "integration" / "playbooks" / "sync_waves.yml"
 ROLE_FILES = ROOT_DIR / "roles" / "argocd" / "files"
 HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
+APPSET_HEALTH_KEY = "resource.customizations.health.argoproj.io_ApplicationSet"
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 
 # The root app site.yml's app_of_apps role creates (app_of_apps_name's default).
 SITE_ROOT = "root"
-# The sample repo's child apps and their waves.
-WAVES = {"infrastructure": 0, "databases": 1, "workers": 2, "apis": 3}
+# The sample repo's root children and their waves: Applications, and the ApplicationSet apis (wave 3),
+# which generates one Application per API (in its wave).
+WAVES = {"infrastructure": 0, "databases": 1, "workers": 2, "apis": 3, "gateway": 4}
+APPSET = "apis"
+GENERATED = ("api-auth", "api-chat", "api-scan")
+REPORTED = {**WAVES, **{name: WAVES[APPSET] for name in GENERATED}}   # every row of the wave report
+APPLICATIONS = {name: wave for name, wave in REPORTED.items() if name != APPSET}
 OVERLAY = "k8s/{app}/overlays/prod/kustomization.yaml"
 MISSING_FILE = "deployment-that-does-not-exist.yaml"
 BROKEN_KUSTOMIZATION = f"resources:\n  - {MISSING_FILE}\n"
-# A row of the wave table as the role prints it (inside a debug list: quoted).
-ROW = re.compile(r'^\s*"?\s*(-?\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+([^\s",]+)', re.MULTILINE)
+# A row of the wave table as the role prints it (inside a debug list: quoted); a set's name is followed
+# by "(ApplicationSet)", its generated apps are indented under it.
+ROW = re.compile(r'^\s*"?\s*(-?\d+)\s+(\S+)(?: \(ApplicationSet\))?\s+(\S+)\s+(\S+)\s+([^\s",]+)', re.MULTILINE)
 
 
 def site(cluster, argocd, tags: str, **extra: Any) -> PlaybookResult:
@@ -52,10 +60,10 @@ def site(cluster, argocd, tags: str, **extra: Any) -> PlaybookResult:
 
 
 def report_rows(stdout: str) -> dict[str, tuple[int, str, str, str]]:
-    """App -> (wave, sync, health, seconds) from the printed wave table of the sample's apps."""
+    """App (or set) -> (wave, sync, health, seconds) from the printed wave table of the sample's apps."""
     rows = {}
     for wave, app, sync, health, seconds in ROW.findall(stdout):
-        if app in WAVES:
+        if app in REPORTED:
             rows[app] = (int(wave), sync, health, seconds)
     return rows
 
@@ -104,6 +112,17 @@ def install_health_check(cluster, argocd, kind: str) -> None:
                         {"data": {HEALTH_KEY: value}}, content_type="application/merge-patch+json")
 
 
+def install_appset_health_check(cluster, argocd, kind: str) -> None:
+    """Set argocd-cm's ApplicationSet health check to the argocd role's ``gating`` Lua, or none.
+
+    The harness runs the applicationset-controller with progressive syncs on, as the role configures it
+    with this check.
+    """
+    value = None if kind == "none" else (ROLE_FILES / f"applicationset-health-{kind}.lua").read_text()
+    cluster.api.request("PATCH", f"/api/v1/namespaces/{argocd.namespace}/configmaps/argocd-cm",
+                        {"data": {APPSET_HEALTH_KEY: value}}, content_type="application/merge-patch+json")
+
+
 def verify_waves(cluster, argocd, tmp_path: Path, *, expect_failure: bool = False, timeout_run: float = 900,
                  **options: Any) -> tuple[PlaybookResult, dict]:
     """Run argocd_sync_waves once (options without the ``sw_`` prefix); return the run and the module result."""
@@ -130,7 +149,7 @@ def clock(at: float | None) -> str:
 
 # -- a broken kustomization in a middle wave (issue #13) ------------------------------------------------
 BROKEN_APP = "databases"          # wave 1 of the sample
-LATER_APPS = ("workers", "apis")  # waves 2 and 3
+LATER_APPS = ("workers", "gateway")  # waves 2 and 4 (wave 3 is the ApplicationSet apis)
 
 
 def apply_root_over_a_broken_middle_wave(cluster, argocd, recorder, **extra: Any) -> tuple[float, str]:

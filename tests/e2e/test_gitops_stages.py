@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.e2e.gitops_e2e import BROKEN_KUSTOMIZATION, WAVES, push, report_rows, site
+from tests.e2e.gitops_e2e import APPLICATIONS, APPSET, BROKEN_KUSTOMIZATION, REPORTED, push, report_rows, site
 
 pytestmark = [pytest.mark.argocd, pytest.mark.slow]
 
@@ -28,19 +28,20 @@ def converged(cluster, argocd):
 def test_waves_become_healthy_in_order_with_a_report(cluster, argocd, converged):
     assert converged.ok, str(converged)
     rows = report_rows(converged.stdout)
-    assert set(rows) == set(WAVES), f"report rows {rows}\n{converged}"
+    assert set(rows) == set(REPORTED), f"report rows {rows}\n{converged}"
     for app, (wave, sync, health, seconds) in rows.items():
-        assert wave == WAVES[app]
-        assert (sync, health) == ("Synced", "Healthy"), (app, sync, health)
+        assert wave == REPORTED[app]
+        assert (sync, health) == ("Generated" if app == APPSET else "Synced", "Healthy"), (app, sync, health)
         assert float(seconds) >= 0
-    by_wave = [max(float(s) for a, (w, _s, _h, s) in rows.items() if w == n) for n in range(4)]
+    by_wave = [max(float(s) for a, (w, _s, _h, s) in rows.items() if w == n) for n in range(5)]
     assert by_wave == sorted(by_wave), f"seconds to healthy per wave not increasing: {by_wave}"
     print(f"[e2e] seconds to healthy per wave (module clock): {by_wave}")
     # With the gating check Argo CD creates a wave's apps only after the earlier
     # wave is healthy: creation times follow the waves, and nothing was out of order.
     created = {a["metadata"]["name"]: a["metadata"]["creationTimestamp"] for a in argocd.applications()}
-    stamps = [created[name] for name in sorted(WAVES, key=WAVES.get)]
-    assert stamps == sorted(stamps), f"child apps created out of wave order: {created}"
+    per_wave = [[created[name] for name, w in APPLICATIONS.items() if w == n] for n in range(5)]
+    assert all(max(a) <= min(b) for a, b in zip(per_wave, per_wave[1:])), \
+        f"child apps created out of wave order: {created}"
     assert "ordering broken" not in converged.stdout
     # The report names the health check in use: the argocd role's default, which gates.
     assert "health check: gating (argocd-cm)" in converged.stdout, str(converged)
@@ -51,7 +52,7 @@ def test_second_run_changes_nothing_and_only_reverifies(cluster, argocd, converg
     again = site(cluster, argocd, "gitops")
     assert again.ok, str(again)
     assert again.ok and again.changed == 0, str(again)
-    assert set(report_rows(again.stdout)) == set(WAVES)
+    assert set(report_rows(again.stdout)) == set(REPORTED)
     print(f"[e2e] second run: {again.seconds:.1f}s (first {converged.seconds:.1f}s)")
 
 
@@ -73,7 +74,9 @@ def test_broken_kustomization_in_wave_2_fails_naming_it_then_the_fix_passes(clus
     fixed = site(cluster, argocd, "app_of_apps", app_of_apps_wave_timeout=300)
     assert fixed.ok, str(fixed)
     rows = report_rows(fixed.stdout)
-    assert all((s, h) == ("Synced", "Healthy") for _w, s, h, _sec in rows.values()), rows
+    assert set(rows) == set(REPORTED), rows
+    assert all((s, h) == ("Generated" if app == APPSET else "Synced", "Healthy")
+               for app, (_w, s, h, _sec) in rows.items()), rows
 
 
 def test_without_the_health_check_the_verifier_warns_waves_cannot_gate(cluster, argocd, converged):

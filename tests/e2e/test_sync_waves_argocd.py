@@ -48,14 +48,16 @@ def test_stuck_wave_is_diagnosed_down_to_the_pod(cluster, argocd, tmp_path):
         assert run.ok, run
         assert result["failed"] is True
         assert result["health_check"] == "gating"
-        assert [w["healthy"] for w in result["waves"]] == [True, False, False, False]
+        assert [w["healthy"] for w in result["waves"]] == [True, False, False, False, False]
         msg = result["msg"]
         assert msg.startswith("wave timeout 60s reached; wave 1, app databases: sync Synced, health Progressing")
         assert "StatefulSet data/postgresql 0/1 ready, pod postgresql-0 Pending - 0/14 nodes are available" in msg
-        assert [w["apps"][0]["sync"] for w in result["waves"][2:]] == ["Missing", "Missing"]
-        # Argo CD gated: the later waves' Applications were never created
-        assert argocd.application("workers") is None and argocd.application("apis") is None
-        assert result["api_requests"] <= 3 + 2 * 3 + 2      # cm, LIST, WATCH(es); GET+LIST per workload
+        assert [w["apps"][0]["sync"] for w in result["waves"][2:]] == ["Missing", "Missing", "Missing"]
+        # Argo CD gated: the later waves' Applications and the ApplicationSet were never created
+        assert argocd.application("workers") is None and argocd.applicationset("apis") is None
+        assert argocd.application("gateway") is None
+        # cm, LIST, WATCH(es) of Applications and of ApplicationSets; GET+LIST per workload
+        assert result["api_requests"] <= 3 + 2 + 2 * 3 + 2
     finally:
         cluster.kubectl("delete", "application", "-n", argocd.namespace, "root-app", "--wait=false", check=False)
         argocd.reset_repo()

@@ -37,7 +37,7 @@ from tools.localcluster.cluster import Cluster
 from tools.localcluster.procs import HarnessError
 
 CONTROL_PLANE = ("kubernetes", "etcd", "kwok")
-ARGOCD = ("argocd", "kustomize")
+ARGOCD = ("argocd", "kustomize", "helm")
 # The podman kubeadm cluster (tests/cluster): its nodes and images use these builds.
 CLUSTER = ("kubernetes", "etcd", "argocd", "kustomize", "cni-plugins")
 REPORT: dict[str, str] = {}
@@ -89,6 +89,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         names += ("kubernetes",)
     if "kustomize_bin" in used:
         names += ("kustomize",)
+    if "helm_bin" in used:
+        names += ("helm",)
     if "cluster_binaries" in used:
         names += CLUSTER
     for name in dict.fromkeys(names):
@@ -149,6 +151,13 @@ def kustomize_bin(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="session")
+def helm_bin(request: pytest.FixtureRequest) -> Path:
+    """The pinned helm, the one Argo CD's repo-server runs for Helm sources (built first when missing)."""
+    _require(request.config, ("helm",))
+    return build.components()["helm"].path()
+
+
+@pytest.fixture(scope="session")
 def cluster_binaries(request: pytest.FixtureRequest) -> dict[str, Path]:
     """Binary directories of the podman kubeadm cluster's builds, by component (built first when missing)."""
     _require(request.config, CLUSTER)
@@ -165,7 +174,7 @@ def kubeconfig(cluster: Cluster) -> str:
 @pytest.fixture(scope="session")
 def argocd(request: pytest.FixtureRequest, cluster: Cluster,
            tmp_path_factory: pytest.TempPathFactory):
-    """Argo CD (repo-server, application-controller, redis) running against ``cluster``."""
+    """Argo CD (repo-server, application-controller, applicationset-controller, redis) against ``cluster``."""
     from tools.localcluster.argocd import ArgoCD
 
     log = _say(request.config)

@@ -2,7 +2,9 @@
 
 Every overlay is rendered with the real kustomize binary the harness builds
 (the version Argo CD's repo-server uses), or ``kubectl kustomize`` when that
-binary is not built yet.
+binary is not built yet; the Helm chart with the pinned helm. Every source of
+every Application, and of every Application the ApplicationSet generates,
+renders.
 """
 
 from __future__ import annotations
@@ -19,19 +21,22 @@ from tools.localcluster import sample_repo
 from tools.localcluster.versions import REPO_ROOT
 
 # The unit tier builds the pinned kustomize itself (seconds when cached), not relying on `make build`.
-pytestmark = pytest.mark.usefixtures("kustomize_bin")
+pytestmark = pytest.mark.usefixtures("kustomize_bin", "helm_bin")
 
 SAMPLE = sample_repo.SAMPLE_DIR
 INVENTORY = REPO_ROOT / "inventories" / "example"
 # The node roles of the seed cluster (namespaces-and-node-placement.md).
 SEED_WORKLOADS = {"application", "async-workers", "database", "cache", "message-queue", "monitoring"}
-EXPECTED_WAVES = {"infrastructure": 0, "databases": 1, "workers": 2, "apis": 3}
+# Applications and the ApplicationSet the root lists, with their waves (the AppProject is wave -1).
+EXPECTED_WAVES = {"infrastructure": 0, "databases": 1, "workers": 2, "apis": 3, "gateway": 4}
+GENERATED = {"api-auth": "auth", "api-scan": "scan", "api-chat": "chat"}
 EXPECTED_PLACEMENT = {
     ("data", "postgresql"): "database",
     ("data", "redis"): "cache",
     ("messaging", "rabbitmq"): "message-queue",
 }
 OVERLAYS = sorted(p for p in (SAMPLE / "k8s").glob("*/overlays/*") if (p / "kustomization.yaml").is_file())
+VALUES = sorted((SAMPLE / "k8s").glob("*/overlays/*/values.yaml"))
 
 
 def render(path: Path) -> list[dict]:
@@ -39,12 +44,20 @@ def render(path: Path) -> list[dict]:
     return sample_repo.render(path)
 
 
-def applications() -> dict[str, dict]:
-    apps = {}
-    for path in sorted((SAMPLE / "argocd" / "applications").glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if doc.get("kind") == "Application":
-            apps[doc["metadata"]["name"]] = doc
+def root_objects() -> list[dict]:
+    """What the root renders: argocd/applications with kustomize (it recurses into the sub-directories)."""
+    return render(SAMPLE / "argocd" / "applications")
+
+
+def applications(kind: str = "Application") -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for doc in root_objects() if doc.get("kind") == kind}
+
+
+def every_app() -> dict[str, dict]:
+    """The root's Applications and the ones its ApplicationSets generate."""
+    apps = dict(applications())
+    for appset in applications("ApplicationSet").values():
+        apps.update({a["metadata"]["name"]: a for a in sample_repo.generated_apps(appset)})
     return apps
 
 
@@ -72,34 +85,97 @@ def test_every_overlay_renders(overlay: Path) -> None:
         assert doc.get("apiVersion") and doc.get("kind") and doc["metadata"].get("name")
 
 
+@pytest.mark.parametrize("values", VALUES, ids=lambda p: str(p.relative_to(SAMPLE / "k8s")))
+def test_every_helm_values_overlay_renders_the_chart(values: Path) -> None:
+    docs = sample_repo.render_helm(SAMPLE / "charts" / values.parent.parent.parent.name, [values], "x", "api")
+    assert {d["kind"] for d in docs} == {"Deployment", "Service"}
+    env = values.parent.name
+    assert all(d["metadata"]["labels"]["ecoeco.io/environment"] == env for d in docs)
+
+
 def test_both_environments_exist_for_every_layer() -> None:
     layers = {p.parent.parent.name for p in OVERLAYS}
     assert layers == {"infrastructure", "databases", "workers", "apis"}
     for layer in layers:
         assert {p.name for p in OVERLAYS if p.parent.parent.name == layer} == {"dev", "prod"}
+    assert {(p.parent.parent.parent.name, p.parent.name) for p in VALUES} == {("gateway", "dev"), ("gateway", "prod")}
+    for env in ("dev", "prod"):     # one overlay per API, the directories the ApplicationSet renders
+        assert {p.name for p in (SAMPLE / "k8s" / "apis" / "overlays" / env).iterdir() if p.is_dir()} == \
+            set(GENERATED.values())
 
 
-def test_applications_are_waves_0_to_3() -> None:
-    apps = applications()
-    waves = {name: app["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave")
-             for name, app in apps.items()}
-    assert all(isinstance(w, str) for w in waves.values()), f"an Application has no sync-wave: {waves}"
-    assert {n: int(w) for n, w in waves.items()} == EXPECTED_WAVES
-    assert sorted(int(w) for w in waves.values()) == [0, 1, 2, 3]
+def test_root_lists_the_project_the_apps_and_the_set_in_waves_from_sub_directories() -> None:
+    objs = root_objects()
+    waves = {(d["kind"], d["metadata"]["name"]): d["metadata"].get("annotations", {}).get(
+        "argocd.argoproj.io/sync-wave") for d in objs}
+    assert all(isinstance(w, str) for w in waves.values()), f"a root child has no sync-wave: {waves}"
+    assert waves.pop(("AppProject", "ecoeco")) == "-1"
+    assert {n: int(w) for (_k, n), w in waves.items()} == EXPECTED_WAVES
+    assert {n for (k, n) in waves if k == "ApplicationSet"} == {"apis"}
+    listed = (SAMPLE / "argocd" / "applications" / "kustomization.yaml").read_text(encoding="utf-8")
+    subdirs = [p.name for p in (SAMPLE / "argocd" / "applications").iterdir() if p.is_dir()]
+    assert len(subdirs) >= 3 and all(f"  - {d}" in listed for d in subdirs)
+    assert [p.name for p in (SAMPLE / "argocd" / "applications").glob("*.yaml")] == ["kustomization.yaml"]
 
 
-def test_applications_point_at_rendering_overlays_with_seed_sync_policy() -> None:
+def test_the_apis_set_generates_one_app_per_api_with_go_templates() -> None:
+    appset = applications("ApplicationSet")["apis"]
+    assert appset["spec"]["goTemplate"] is True
+    assert set(appset["spec"]["generators"][0]) == {"list"}
+    generated = {a["metadata"]["name"]: a for a in sample_repo.generated_apps(appset)}
+    assert set(generated) == set(GENERATED)
+    for name, svc in GENERATED.items():
+        app = generated[name]
+        assert app["spec"]["source"]["path"] == f"k8s/apis/overlays/prod/{svc}"
+        assert "argocd.argoproj.io/sync-wave" not in (app["metadata"].get("annotations") or {}), \
+            "Argo CD orders generated apps by the set's wave only"
+        assert app["spec"]["project"] == "ecoeco"
+
+
+def test_gateway_is_a_multi_source_helm_app_with_values_per_overlay() -> None:
+    app = applications()["gateway"]
+    sources = app["spec"]["sources"]
+    chart = next(s for s in sources if s.get("path"))
+    ref = next(s for s in sources if s.get("ref"))
+    assert (SAMPLE / chart["path"] / "Chart.yaml").is_file()
+    assert chart["helm"]["valueFiles"] == [f"${ref['ref']}/k8s/gateway/overlays/prod/values.yaml"]
+    assert ref["repoURL"] == chart["repoURL"] == sample_repo.PLACEHOLDER_REPO_URL
+
+
+def test_projects_allow_what_their_apps_deploy() -> None:
+    project = applications("AppProject")["ecoeco"]["spec"]
+    allowed = {d["namespace"] for d in project["destinations"]}
+    assert project["sourceRepos"] == [sample_repo.PLACEHOLDER_REPO_URL]
+    for name, app in every_app().items():
+        if app["spec"]["project"] == "default":
+            continue
+        assert app["spec"]["project"] == "ecoeco", name
+        namespaces = {d["metadata"].get("namespace") or app["spec"]["destination"]["namespace"]
+                      for d in sample_repo.render_source(app) if d["kind"] != "Namespace"}
+        assert namespaces <= allowed, f"{name} deploys into {namespaces - allowed}, not in project ecoeco"
+
+
+@pytest.mark.parametrize("name", sorted({*EXPECTED_WAVES, *GENERATED} - {"apis"}))
+def test_every_application_source_renders(name: str) -> None:
+    app = every_app()[name]
+    docs = sample_repo.render_source(app)
+    assert docs and all(d.get("apiVersion") and d.get("kind") and d["metadata"].get("name") for d in docs)
+
+
+def test_applications_point_at_rendering_sources_with_seed_sync_policy() -> None:
     root = yaml.safe_load((SAMPLE / "argocd" / "root-app.yaml").read_text(encoding="utf-8"))
     assert root["spec"]["source"]["path"] == "argocd/applications"
-    for app in [root, *applications().values()]:
-        src, policy = app["spec"]["source"], app["spec"]["syncPolicy"]
-        assert src["repoURL"] == sample_repo.PLACEHOLDER_REPO_URL
-        assert src["targetRevision"] == sample_repo.BRANCH
-        assert (SAMPLE / src["path"]).is_dir(), src["path"]
+    for app in [root, *every_app().values()]:
+        policy = app["spec"]["syncPolicy"]
+        for src in app["spec"].get("sources") or [app["spec"]["source"]]:
+            assert src["repoURL"] == sample_repo.PLACEHOLDER_REPO_URL
+            assert src["targetRevision"] == sample_repo.BRANCH
+            assert src.get("ref") or (SAMPLE / src["path"]).is_dir(), src
         assert policy["automated"] == {**policy["automated"], "prune": True, "selfHeal": True}
         assert policy["retry"]["backoff"] == {"duration": "5s", "factor": 2, "maxDuration": "3m"}
         assert app["spec"]["destination"]["server"] == "https://kubernetes.default.svc"
-    for app in applications().values():
+    for name in ("infrastructure", "databases", "workers"):
+        app = applications()[name]
         assert "CreateNamespace=true" in app["spec"]["syncPolicy"]["syncOptions"]
         assert (SAMPLE / app["spec"]["source"]["path"]) in OVERLAYS
 
@@ -126,8 +202,12 @@ def test_workloads_land_on_inventory_node_labels(env: str) -> None:
     declared_ns = {d["metadata"]["name"] for d in render(SAMPLE / "k8s" / "infrastructure" / "overlays" / env)
                    if d["kind"] == "Namespace"}
     placement = {}
-    for layer in ("databases", "workers", "apis"):
-        for doc, spec in pod_specs(render(SAMPLE / "k8s" / layer / "overlays" / env)):
+    gateway = sample_repo.render_helm(SAMPLE / "charts" / "gateway",
+                                      [SAMPLE / "k8s" / "gateway" / "overlays" / env / "values.yaml"], "gateway", "api")
+    for layer in ("databases", "workers", "apis", "gateway"):
+        docs = gateway if layer == "gateway" else render(SAMPLE / "k8s" / layer / "overlays" / env)
+        for doc, spec in pod_specs(docs):
+            doc["metadata"].setdefault("namespace", "api")
             ns, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
             selector = spec.get("nodeSelector", {})
             assert set(selector) == {"workload"}, f"{ns}/{name}: nodeSelector {selector}"
@@ -139,7 +219,7 @@ def test_workloads_land_on_inventory_node_labels(env: str) -> None:
             placement[(ns, name)] = selector["workload"]
             if layer == "workers":
                 assert (ns, selector["workload"]) == ("async", "async-workers")
-            if layer == "apis":
+            if layer in ("apis", "gateway"):
                 assert (ns, selector["workload"]) == ("api", "application")
     for key, workload in EXPECTED_PLACEMENT.items():
         assert placement.get(key) == workload, f"{key}: {placement.get(key)}"

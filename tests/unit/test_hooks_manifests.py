@@ -104,7 +104,7 @@ def test_support_objects_exist_before_the_presync_job() -> None:
 
 
 def test_sample_repo_wires_the_hooks_with_inventory_nodes(tmp_path: Path) -> None:
-    """argocd/with-hooks renders the four Applications plus the hooks with the sample's vars.
+    """argocd/with-hooks renders the root's children (Applications, the ApplicationSet) plus the hooks.
 
     The sample points at the released package on GitHub; here the URL is
     replaced by this checkout's deploy/hooks (no network).
@@ -116,7 +116,9 @@ def test_sample_repo_wires_the_hooks_with_inventory_nodes(tmp_path: Path) -> Non
     assert REMOTE in text
     kust.write_text(text.replace(REMOTE, os.path.relpath(HOOKS, kust.parent)), encoding="utf-8")
     kinds = by_kind(render(repo / "argocd" / "with-hooks"))
-    assert {a["metadata"]["name"] for a in kinds["Application"]} == {"infrastructure", "databases", "workers", "apis"}
+    assert {a["metadata"]["name"] for a in kinds["Application"]} == {"infrastructure", "databases", "workers",
+                                                                     "gateway"}
+    assert [a["metadata"]["name"] for a in kinds["ApplicationSet"]] == ["apis"]
     assert len(kinds["Job"]) == 2
     (cm,) = kinds["ConfigMap"]
     presync = yaml.safe_load(cm["data"]["presync.yml"])

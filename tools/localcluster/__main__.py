@@ -120,7 +120,7 @@ def _up(args: argparse.Namespace) -> tuple[Cluster, object | None]:
     if args.dir.exists():
         shutil.rmtree(args.dir)
     args.dir.mkdir(parents=True)
-    names = ["kubernetes", "etcd", "kwok"] + (["argocd", "kustomize"] if args.argocd else [])
+    names = ["kubernetes", "etcd", "kwok"] + (["argocd", "kustomize", "helm"] if args.argocd else [])
     spent = binaries.require(names, log=say)
     cold = {n: s for n, s in spent.items() if s}
     if cold:

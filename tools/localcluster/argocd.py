@@ -1,9 +1,11 @@
-"""Real Argo CD on the local cluster, as processes: redis-server, repo-server and
-application-controller (one ``argocd`` binary; ``ARGOCD_BINARY_NAME`` picks the part).
+"""Real Argo CD on the local cluster, as processes: redis-server, repo-server,
+application-controller and applicationset-controller (one ``argocd`` binary;
+``ARGOCD_BINARY_NAME`` picks the part).
 
     app = ArgoCD(cluster, workdir)
     app.start()           # CRDs + ConfigMaps/Secrets of install.yaml, AppProject default,
-                          # redis, repo-server, application-controller, local git repo
+                          # redis, repo-server, application-controller,
+                          # applicationset-controller, local git repo
     app.repo_url          # file:///... of the git repo made from examples/gitops-repo
     sha = app.commit({"k8s/x.yaml": "..."}, "break x")
     app.reset_repo()
@@ -11,8 +13,13 @@ application-controller (one ``argocd`` binary; ``ARGOCD_BINARY_NAME`` picks the 
 
 Only the CRDs, ConfigMaps and Secrets of the release's install.yaml are
 created (read from ../shared/manifests/argo-cd/<version>/, never copied into
-the repo); the Deployments would only be kwok pods.  The Application health
-customization in argocd-cm is the argocd role's job, not the harness's.
+the repo); the Deployments would only be kwok pods.  The Application and
+ApplicationSet health customizations in argocd-cm are the argocd role's job,
+not the harness's.  The repo-server finds ``kustomize`` and ``helm`` (both
+built from Go modules, cached by version) on its PATH.  The
+applicationset-controller runs with progressive syncs on
+(``progressive_syncs``), as the argocd role configures it by default
+(``argocd_applicationset_health_check: gating``).
 """
 
 from __future__ import annotations
@@ -35,9 +42,13 @@ from tools.localcluster.procs import HarnessError, ManagedProcess, free_port, wa
 from tools.localcluster.versions import REPO_ROOT, VERSIONS
 
 MANIFESTS_DIR = Path(os.environ.get("ECOECO_MANIFESTS_DIR", REPO_ROOT.parent / "shared" / "manifests"))
-COMPONENTS = ("redis-server", "argocd-repo-server", "argocd-application-controller")
+COMPONENTS = ("redis-server", "argocd-repo-server", "argocd-application-controller",
+              "argocd-applicationset-controller")
+APPSET = "argocd-applicationset-controller"
 APPLICATIONS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/applications"
 APPPROJECTS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/appprojects"
+APPLICATIONSETS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/applicationsets"
+REPO_TOOLS = (("kustomize", "kustomize"), ("helm", "helm"))   # (component, binary) on the repo-server's PATH
 
 # v3.6.1 runs this on every manifest generation even with GPG off; ours checks the
 # signature when there is one and never fails an unsigned commit.
@@ -108,7 +119,7 @@ class ArgoCD:
     def __init__(self, cluster: Cluster, workdir: str | Path, *, namespace: str = "argocd",
                  version: str | None = None, app_resync: int = 30, source: str | Path | None = None,
                  log: Callable[[str], None] = print, ready_timeout: float = 120.0,
-                 components: tuple[str, ...] = COMPONENTS):
+                 components: tuple[str, ...] = COMPONENTS, progressive_syncs: bool = True):
         unknown = set(components) - set(COMPONENTS)
         if unknown:
             raise ValueError(f"unknown Argo CD components {sorted(unknown)}; choose from {COMPONENTS}")
@@ -121,6 +132,7 @@ class ArgoCD:
         self.source = Path(source) if source else None
         self.log = log
         self.ready_timeout = ready_timeout
+        self.progressive_syncs = progressive_syncs
         self.ports: dict[str, int] = {}
         self.procs: dict[str, ManagedProcess] = {}
         self.timings: dict[str, float] = {}
@@ -235,13 +247,14 @@ class ArgoCD:
         wrapper = tools / "git-verify-wrapper.sh"
         wrapper.write_text(GIT_VERIFY_WRAPPER, encoding="utf-8")
         wrapper.chmod(0o755)
-        for comp, binary in (("kustomize", "kustomize"),):
+        for comp, binary in REPO_TOOLS:
             link = tools / binary
+            target = build.components()[comp].path(binary)
+            if not target.is_file():
+                raise HarnessError(f"{binary} {build.components()[comp].version} is not built "
+                                   f"({target}): run `make build`")
             if not link.exists():
-                link.symlink_to(build.components()[comp].path(binary))
-        helm = shutil.which("helm")
-        if helm and not (tools / "helm").exists():
-            (tools / "helm").symlink_to(helm)
+                link.symlink_to(target)
         return tools
 
     def _env(self, binary_name: str) -> dict[str, str]:
@@ -266,6 +279,9 @@ class ArgoCD:
                                "KUBECONFIG": str(self.cluster.kubeconfig),
                                "KUBERNETES_SERVICE_HOST": "127.0.0.1",
                                "KUBERNETES_SERVICE_PORT": str(self.cluster.ports["apiserver"])})
+        appset_env = dict(controller_env, ARGOCD_BINARY_NAME=APPSET,
+                          ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS=str(
+                              self.progressive_syncs).lower())
         return {
             "redis-server": ([ensure_redis(self.log), "--port", str(p["redis"]), "--bind", "127.0.0.1",
                               "--save", "", "--appendonly", "no", "--daemonize", "no",
@@ -282,6 +298,15 @@ class ArgoCD:
                  "--redis", redis, "--metrics-port", str(p["controller-metrics"]),
                  "--app-resync", str(self.app_resync), "--loglevel", "info"],
                 controller_env),
+            # Its metrics, probe and webhook listeners default to every interface: loopback only.
+            APPSET: (
+                [argocd, "--kubeconfig", str(self.cluster.kubeconfig), "--namespace", self.namespace,
+                 "--argocd-repo-server", f"127.0.0.1:{p['repo']}", "--repo-server-plaintext",
+                 "--metrics-addr", f"127.0.0.1:{p['appset-metrics']}",
+                 "--probe-addr", f"127.0.0.1:{p['appset-probe']}",
+                 "--webhook-addr", f"127.0.0.1:{p['appset-webhook']}", "--loglevel", "info",
+                 *(["--enable-progressive-syncs"] if self.progressive_syncs else [])],
+                appset_env),
         }
 
     def _ready_check(self, name: str) -> Callable[[], bool]:
@@ -293,9 +318,12 @@ class ArgoCD:
                     return sock.recv(16).startswith(b"+PONG")
             return ping
         port = p["repo-metrics"] if name == "argocd-repo-server" else p["controller-metrics"]
+        if name == APPSET:   # its probe listener has no readyz check registered (404): metrics it is
+            port = p["appset-metrics"]
+        url = f"http://127.0.0.1:{port}/metrics"
 
         def http_ok() -> bool:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as resp:
+            with urllib.request.urlopen(url, timeout=3) as resp:
                 return resp.status == 200
         if name == "argocd-repo-server":
             def grpc_and_metrics() -> bool:
@@ -315,7 +343,8 @@ class ArgoCD:
             for name, key in (("redis", "argocd-redis"), ("repo", "argocd-repo-server")):
                 if key in self.cluster.ports:
                     self.ports.setdefault(name, self.cluster.ports[key])
-        for name in ("redis", "repo", "repo-metrics", "controller-metrics"):
+        for name in ("redis", "repo", "repo-metrics", "controller-metrics", "appset-metrics", "appset-probe",
+                     "appset-webhook"):
             self.ports.setdefault(name, free_port())
         try:
             if not (self.repo_path / ".git").exists():
@@ -413,6 +442,10 @@ class ArgoCD:
 
     def applications(self) -> list[dict]:
         return self.cluster.api.get(APPLICATIONS.format(ns=self.namespace))["items"]
+
+    def applicationset(self, name: str) -> dict | None:
+        """The ApplicationSet object (None when absent)."""
+        return self.cluster.api.get(f"{APPLICATIONSETS.format(ns=self.namespace)}/{name}", ok404=True)
 
     def refresh(self, name: str, hard: bool = True) -> None:
         """Ask the controller to refresh an Application (hard: regenerate manifests)."""

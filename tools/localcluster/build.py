@@ -217,6 +217,7 @@ def components() -> dict[str, Component]:
             Component("kwok", v["kwok"], ("kwok",), _go_install("sigs.k8s.io/kwok/cmd/kwok")),
             Component("kustomize", v["kustomize"], ("kustomize",),
                       _go_install("sigs.k8s.io/kustomize/kustomize/v5")),
+            Component("helm", v["helm"], ("helm",), _go_install("helm.sh/helm/v3/cmd/helm")),
             Component("argocd", v["argocd"], ("argocd",), _build_argocd),
             Component("cni-plugins", v["cni_plugins"],
                       ("bridge", "loopback", "host-local", "portmap"), _build_cni),

@@ -98,7 +98,8 @@ def detection_lines(recorder: AppRecorder, report_file) -> list[str]:
         lines.append(f"[demo] root app applied -> last wave healthy: {last - root_at:.1f}s")
     lines.append("[demo] WAVE  LAST APP (API Synced/Healthy)   VERIFIER NOTICED  DETECTION DELAY")
     for wave in waves:
-        names = [a["name"] for a in wave.get("apps", [])]
+        # Applications only (an ApplicationSet's row has no Application to time; its apps have rows)
+        names = [a["name"] for a in wave.get("apps", []) if a.get("kind", "Application") == "Application"]
         settled = {n: recorder.settled_at(n, synced_healthy) for n in names}
         if not names or None in settled.values():
             continue

@@ -13,6 +13,7 @@ judged one by one like any other child, in the ApplicationSet's wave.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.applications import (
@@ -23,6 +24,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.applications
     AppKey,
     AppState,
     meta,
+    parse_time,
 )
 
 GENERATED = "Generated"
@@ -73,6 +75,24 @@ def declared_elements(appset: Mapping[str, Any]) -> Optional[int]:
             return None
         total += len(lst.get("elements") or [])
     return total if generators else None
+
+
+def spec_written_at(appset: Optional[Mapping[str, Any]]) -> Optional[datetime]:
+    """Since when a list-generator set has declared the apps it declares now, else None.
+
+    The last write of anything but its status (``metadata.managedFields`` entries without
+    ``subresource: status``; the creation time when there are none). Only for sets whose
+    :func:`declared_elements` can be read: their elements change only with their spec, so every
+    app they generate and that was created later was expected, and missing, from that moment.
+    Other generators (git, cluster, ...) produce new elements without a spec change: None.
+    """
+    if not appset or declared_elements(appset) is None:
+        return None
+    md = meta(appset)
+    times = [parse_time(mf.get("time")) for mf in md.get("managedFields") or []
+             if isinstance(mf, Mapping) and mf.get("subresource") != "status"]
+    found = [t for t in times if t is not None]
+    return max(found) if found else parse_time(md.get("creationTimestamp"))
 
 
 def _conditions(appset: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:

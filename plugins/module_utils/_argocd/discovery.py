@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Mapping, Optional, Set, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.applications import (
+    WAVE_ANNOTATION,
     AppKey,
     child_app_keys,
     child_set_keys,
     display_name,
     is_set,
+    meta,
     stale_comparison,
     tracks_to,
     wave_of,
@@ -77,6 +79,13 @@ def generated_by(skey: AppKey, sets: Index, owned: Mapping[str, Set[AppKey]]) ->
     return frozenset(listed_apps(obj)) | frozenset(owned.get(uid_of(obj), ()))
 
 
+def _sync_pending(root: Mapping) -> bool:
+    """The root is OutOfSync with automated sync on: Argo CD is about to apply (or is applying) it."""
+    status = root.get("status") or {}
+    automated = ((root.get("spec") or {}).get("syncPolicy") or {}).get("automated")
+    return automated is not None and ((status.get("sync") or {}).get("status")) == "OutOfSync"
+
+
 class ChildDiscovery:
     """Finds the members of a root app (or of a label selector) and their waves."""
 
@@ -115,6 +124,11 @@ class ChildDiscovery:
         stale = stale_comparison(root) if (root.get("status") or {}).get("sync") else "not compared yet"
         if stale:
             found.pending = f"root app {self.root_key[1]}: {stale}; its child list may be incomplete"
+        elif _sync_pending(root):
+            # e.g. a new commit changed an ApplicationSet's elements: until the root's automated sync has
+            # applied it, the set (and so the verifier) still sees the old list
+            found.pending = (f"root app {self.root_key[1]}: OutOfSync, its automated sync has not applied "
+                             "the compared revision yet; its children may still change")
         return found
 
     @staticmethod
@@ -149,7 +163,8 @@ class ChildDiscovery:
             found.owners[key] = skey
             found.members[key] = swave
             live = apps.get(key)
-            if live is not None:
+            # only an annotation the template sets can disagree (none: the app has no wave of its own)
+            if live is not None and WAVE_ANNOTATION in (meta(live).get("annotations") or {}):
                 own = wave_of(live)
                 if own != swave:
                     found.notes.append(

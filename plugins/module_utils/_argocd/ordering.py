@@ -11,6 +11,14 @@ When an app of a later wave shows a new sync (a new operation start, or a
 change to ``Synced``), every earlier member that was not ready at that moment
 is reported as one ``ordering broken`` line.  No I/O; times come from the
 wall clock it is given.
+
+An Application an ApplicationSet generates may appear only after a later
+wave has synced: Argo CD counts the set Healthy as soon as it is applied and
+moves on while the applicationset-controller is still creating its apps.
+Such an app was expected, and missing, since its set declared it
+(``floor``): its first sighting opens (or records, when it is already ready)
+an interval from that moment, and the syncs of later waves seen before are
+checked against it again.
 """
 
 from __future__ import annotations
@@ -88,24 +96,60 @@ class OrderingAudit:
         self._seen_sync: Dict[AppKey, str] = {}
         self._bad_open: Dict[int, Set[AppKey]] = {}
         self._bad_until: Dict[int, datetime] = {}
+        self._evidence: Dict[AppKey, Tuple[datetime, datetime]] = {}   # later app -> its last sync seen
+        self._retro: Dict[AppKey, Optional[int]] = {}                   # backdated members to re-check
 
-    def track(self, key: AppKey, wave: Optional[int], state: AppState, obj: Optional[Mapping]) -> bool:
-        """Record the member's latest state; True when a not-ready interval just closed."""
+    def track(self, key: AppKey, wave: Optional[int], state: AppState, obj: Optional[Mapping],
+              floor: Optional[datetime] = None) -> bool:
+        """Record the member's latest state; True when a not-ready interval just closed.
+
+        ``floor``: since when the member was expected (a generated app: since its set declared it);
+        a member first seen later than that was missing from then on.
+        """
+        now = self.wall()
+        first = key not in self._bad
         intervals = self._bad.setdefault(key, [])
+        if first and floor is not None and floor < now:
+            self._backdate(key, wave, state, obj, floor, now)
         open_iv = intervals[-1] if intervals and intervals[-1].end is None else None
         if state.ok:
             if open_iv is None:
                 return False
-            open_iv.end = self.wall()
+            open_iv.end = now
             self._note(key, wave, open_iv)
             return True
         if open_iv is None:
-            intervals.append(BadInterval(bad_since(obj, self.wall()), None, _label(state)))
+            start = bad_since(obj, now)
+            if floor is not None and obj is None:     # listed by its set, not created yet
+                start = min(start, floor)
+            intervals.append(BadInterval(start, None, _label(state)))
             self._note(key, wave, intervals[-1])
+            if first and start < now:
+                self._retro[key] = wave
         else:
             open_iv.state = _label(state)
         state.bad_since = intervals[-1].start
         return False
+
+    def _backdate(self, key: AppKey, wave: Optional[int], state: AppState, obj: Optional[Mapping],
+                  floor: datetime, now: datetime) -> None:
+        """A generated app first seen after its set declared it: missing (then not ready) since ``floor``."""
+        created = parse_time(meta(obj).get("creationTimestamp")) if obj is not None else None
+        if obj is not None and (created is None or created <= floor):
+            return
+        end: Optional[datetime] = min(created, now) if created is not None else None
+        label = "Missing (not generated yet)"
+        if obj is not None and state.ok:
+            # ready now: it was not before its health last turned (Healthy) after its creation
+            turned = parse_time(((obj.get("status") or {}).get("health") or {}).get("lastTransitionTime"))
+            if turned is not None and end is not None and end < turned <= now:
+                end, label = turned, "Missing, then not Healthy yet"
+        if end is None or end <= floor:
+            return
+        iv = BadInterval(floor, end, label)
+        self._bad[key].append(iv)
+        self._note(key, wave, iv)
+        self._retro[key] = wave
 
     def _note(self, key: AppKey, wave: Optional[int], iv: BadInterval) -> None:
         if wave is None:
@@ -147,17 +191,36 @@ class OrderingAudit:
             self._seen_sync[later] = st.sync
             if evidence is None or latest is None:
                 continue
+            self._evidence[later] = (evidence, latest)
             for earlier, ewave in self._earlier_suspects(lwave, evidence, wave_members):
-                if (later, earlier) in self._pairs:
-                    continue
-                for iv in self._bad.get(earlier, []):
-                    if iv.start <= evidence and (iv.end is None or latest < iv.end):
-                        self._pairs.add((later, earlier))
-                        self.violations.append(
-                            f"ordering broken: wave {lwave} {_what(later, states, self.namespace)} synced at "
-                            f"{iso(evidence)} while wave {ewave} {_what(earlier, states, self.namespace)} "
-                            f"was {iv.state}")
-                        break
+                self._judge_pair(later, lwave, earlier, ewave, evidence, latest, states)
+        self._recheck(members, states)
+
+    def _judge_pair(self, later: AppKey, lwave: int, earlier: AppKey, ewave: int, evidence: datetime,
+                    latest: datetime, states: Mapping[AppKey, AppState]) -> None:
+        """One ``ordering broken`` line when ``earlier`` was not ready when ``later`` synced."""
+        if (later, earlier) in self._pairs:
+            return
+        for iv in self._bad.get(earlier, []):
+            if iv.start <= evidence and (iv.end is None or latest < iv.end):
+                self._pairs.add((later, earlier))
+                self.violations.append(
+                    f"ordering broken: wave {lwave} {_what(later, states, self.namespace)} synced at "
+                    f"{iso(evidence)} while wave {ewave} {_what(earlier, states, self.namespace)} "
+                    f"was {iv.state}")
+                return
+
+    def _recheck(self, members: Mapping[AppKey, int], states: Mapping[AppKey, AppState]) -> None:
+        """Members whose first not-ready interval began in the past, against the later syncs already seen."""
+        retro, self._retro = self._retro, {}
+        for earlier, ewave in retro.items():
+            ewave = members.get(earlier, ewave)
+            if ewave is None:
+                continue
+            for later, (evidence, latest) in self._evidence.items():
+                lwave = members.get(later)
+                if lwave is not None and lwave > ewave:
+                    self._judge_pair(later, lwave, earlier, ewave, evidence, latest, states)
 
     def _earlier_suspects(self, lwave: int, evidence: datetime,
                           wave_members: Mapping[int, List[AppKey]]) -> Iterable[Tuple[AppKey, int]]:

@@ -47,7 +47,7 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.applications
     target_revision_of,
     transient_conditions,
 )
-from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.appsets import evaluate_set
+from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.appsets import evaluate_set, spec_written_at
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.discovery import (
     ChildDiscovery,
     Children,
@@ -273,7 +273,10 @@ class WaveTracker:
             self._readers.setdefault(new, set()).add(key)
         self._reads[key] = reads
         obj = set_of(sets, key) if is_set(key) else apps.get(key)
-        closed = self.audit.track(key, wave, state, obj)
+        owner = self._children.owners.get(key)
+        generated = owner is not None and is_set(owner) and key not in self._children.root_children
+        floor = spec_written_at(set_of(sets, owner)) if generated and owner is not None else None
+        closed = self.audit.track(key, wave, state, obj, floor)
         if state.ok:
             if key not in self.ok_at or closed:
                 self.ok_at[key] = now - self.start

@@ -50,10 +50,12 @@ k8s=$(pin kubernetes)
 etcd=$(pin etcd)
 argocd=$(pin argocd)
 kustomize=$(pin kustomize)
+helm=$(pin helm)
 k8s_bin="$cache/bin/kubernetes-$k8s"
 etcd_bin="$cache/bin/etcd-$etcd"
 argocd_bin="$cache/bin/argocd-$argocd"
 kustomize_bin="$cache/bin/kustomize-$kustomize"
+helm_bin="$cache/bin/helm-$helm"
 list="$cache/images/cluster-images-$k8s-$etcd-$argocd.list"
 base=${ECOECO_MACHINE_IMAGE:-localhost/ecoeco-machine}:bookworm
 manifest=${ECOECO_ARGOCD_MANIFEST:-${ECOECO_MANIFESTS_DIR:-$root/../shared/manifests}/argo-cd/$argocd/install.yaml}
@@ -83,13 +85,13 @@ fi
 
 inputs=("$k8s_bin/kube-apiserver" "$k8s_bin/kube-controller-manager" "$k8s_bin/kube-scheduler"
         "$k8s_bin/kube-proxy" "$etcd_bin/etcd" "$coredns_bin/coredns" "$argocd_bin/argocd"
-        "$kustomize_bin/kustomize" "$manifest" "$here/Containerfile" "$here/Containerfile.pause"
+        "$kustomize_bin/kustomize" "$helm_bin/helm" "$manifest" "$here/Containerfile" "$here/Containerfile.pause"
         "$here/Containerfile.coredns" "$here/Containerfile.kube-proxy" "$here/Containerfile.argocd"
         "$here/Containerfile.redis" "$here/Containerfile.sample" "$here/argocd/gpg-wrapper.sh"
         "$here/argocd/git-verify-wrapper.sh" "$here/pause/main.go"
         "$here/podnet/main.go" "$here/sample/main.go" "$0")
 sample_repo="$root/examples/gitops-repo"
-mapfile -t sample_files < <(find "$sample_repo/k8s" -name '*.yaml' | sort)
+mapfile -t sample_files < <(find "$sample_repo/k8s" "$sample_repo/charts" -type f | sort)
 inputs+=("${sample_files[@]}")
 for f in "${inputs[@]}"; do
   [ -f "$f" ] || { echo "missing $f (run: python -m tools.localcluster.build)" >&2; exit 1; }
@@ -141,7 +143,7 @@ on_debian() {  # $1 Containerfile, $2 image name:tag, $3... files of the context
 }
 on_debian "$here/Containerfile.kube-proxy" "$REPO/kube-proxy:$k8s" "$k8s_bin/kube-proxy"
 on_debian "$here/Containerfile.argocd" "$argocd_image" "$argocd_bin/argocd" "$kustomize_bin/kustomize" \
-  "$here/argocd/gpg-wrapper.sh" "$here/argocd/git-verify-wrapper.sh"
+  "$helm_bin/helm" "$here/argocd/gpg-wrapper.sh" "$here/argocd/git-verify-wrapper.sh"
 on_debian "$here/Containerfile.redis" "$redis_image"
 mkdir -p "$ctx/coredns"
 cp "$coredns_bin/coredns" "$ctx/coredns/"
@@ -157,9 +159,16 @@ mkdir -p "$ctx/sample"
 cp "$ctx/go/sample" "$ctx/sample/"
 podman build -q -f "$here/Containerfile.sample" -t "$REPO/sample:v1" "$ctx/sample" >/dev/null
 images+=("$REPO/sample:v1")
-for overlay in "$sample_repo"/k8s/*/overlays/prod; do
-  "$kustomize_bin/kustomize" build "$overlay"
-done | sed -n 's/^ *image: *//p' | sort -u >"$ctx/sample-images"
+{
+  for overlay in "$sample_repo"/k8s/*/overlays/prod; do
+    [ -f "$overlay/kustomization.yaml" ] && "$kustomize_bin/kustomize" build "$overlay"
+  done
+  for values in "$sample_repo"/k8s/*/overlays/prod/values.yaml; do   # Helm charts of the repo, per overlay
+    chart="$sample_repo/charts/$(basename "$(dirname "$(dirname "$(dirname "$values")")")")"
+    HELM_CACHE_HOME="$ctx/helm" HELM_CONFIG_HOME="$ctx/helm" HELM_DATA_HOME="$ctx/helm" \
+      "$helm_bin/helm" template sample "$chart" --values "$values"
+  done
+} | sed -n 's/^ *image: *//p' | sort -u >"$ctx/sample-images"
 while read -r name; do
   podman tag "$REPO/sample:v1" "$name"
   images+=("$name")
