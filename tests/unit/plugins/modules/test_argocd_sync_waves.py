@@ -11,7 +11,7 @@ from ansible_collections.ecoeco.gitops.plugins.doc_fragments.k8s_auth import Mod
 from ansible_collections.ecoeco.gitops.plugins.modules import argocd_sync_waves as module
 from tests.support.argocd_objects import application, child_entry, root_app
 from tests.unit.plugins.module_utils._argocd.fake_k8s import FakeClient, FakeClock
-from tests.unit.plugins.modules.module_process import run_module_process
+from tests.support.module_process import run_module
 
 
 def doc_options():
@@ -48,7 +48,7 @@ HERE = "tests.unit.plugins.modules.test_argocd_sync_waves"   # importable by tha
 
 def run_main(args, client=None):
     """The module's result, run as its own process (with ``client``, a function here, as K8s client)."""
-    return run_module_process("argocd_sync_waves", args, f"{HERE}:{client.__name__}" if client else None)
+    return run_module("argocd_sync_waves", args, client=f"{HERE}:{client.__name__}" if client else None).result
 
 
 def _configmap():
