@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.support.module_process import run_module
-from tools.localcluster.argocd import manifest_path
+from tests.support.argocd_crds import install_argocd_crds
 from tools.localcluster.procs import wait_until
 
 pytestmark = pytest.mark.controlplane
@@ -151,13 +151,7 @@ def test_a_server_that_refuses_connections_is_named(hanging):
 
 @pytest.fixture(scope="module")
 def argocd_crds(cluster):
-    docs = [d for d in yaml.safe_load_all(Path(manifest_path()).read_text())
-            if d and d.get("kind") == "CustomResourceDefinition"]
-    cluster.apply(yaml.safe_dump_all(docs))
-    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
-    wait_until("the Application CRD Established", lambda: cluster.kubectl(
-        "get", "crd", "applications.argoproj.io", "-o", f"jsonpath={jsonpath}", check=False).stdout.strip() == "True",
-        60, interval=0.5)
+    install_argocd_crds(cluster)
     cluster.kubectl("create", "namespace", NS, check=False)
     yield
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.support.argocd_crds import install_argocd_crds
 from tests.support.module_process import ModuleRun, run_module
 from tools.localcluster import audit
 from tools.localcluster.ansible import run_playbook
-from tools.localcluster.argocd import manifest_path
-from tools.localcluster.procs import wait_until
 
 pytestmark = pytest.mark.controlplane
 
@@ -282,13 +280,7 @@ def world(cluster, tmp_path_factory):
     (tmp / "two.yaml").write_text(yaml.safe_dump_all([cm("ok-doc"), {"apiVersion": "v1", "kind": "ConfigMap"}]))
     (tmp / "broken-kubeconfig").write_text("apiVersion: v1\nclusters: [unclosed\n")
     (tmp / "plain.yaml").write_text("a: 1\n")
-    docs = [d for d in yaml.safe_load_all(Path(manifest_path()).read_text())
-            if d and d.get("kind") == "CustomResourceDefinition"]
-    cluster.apply(yaml.safe_dump_all(docs))
-    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
-    wait_until("the Application CRD Established", lambda: cluster.kubectl(
-        "get", "crd", "applications.argoproj.io", "-o", f"jsonpath={jsonpath}", check=False).stdout.strip() == "True",
-        60, interval=0.5)
+    install_argocd_crds(cluster)
     cluster.kubectl("create", "namespace", NS, check=False)
     cluster.apply(yaml.safe_dump({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",

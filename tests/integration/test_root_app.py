@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tools.localcluster.ansible import run_playbook
+from tests.support.argocd_crds import install_argocd_crds
 from tools.localcluster.argocd import manifest_path
-from tools.localcluster.procs import wait_until
 
 pytestmark = pytest.mark.controlplane
 
@@ -35,12 +34,7 @@ def crds(cluster):
     """Argo CD's CRDs (read from the shared release manifest) and a namespace for the apps."""
     if not INSTALL.exists():
         pytest.fail(f"Argo CD release manifest missing: {INSTALL}")
-    docs = [d for d in yaml.safe_load_all(INSTALL.read_text()) if d and d.get("kind") == "CustomResourceDefinition"]
-    cluster.apply(yaml.safe_dump_all(docs))
-    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
-    wait_until("the Application CRD Established", lambda: cluster.kubectl(
-        "get", "crd", "applications.argoproj.io", "-o", f"jsonpath={jsonpath}", check=False).stdout.strip() == "True",
-        60, interval=0.5)
+    install_argocd_crds(cluster, INSTALL)
     cluster.kubectl("create", "namespace", NS, check=False)
     yield
     apps = cluster.kubectl("get", "applications", "-n", NS, "-o", "name", check=False).stdout.split()
