@@ -210,6 +210,9 @@ def _load_kubeconfig(kubeconfig: Any, context: Optional[str], cfg: "k8s_client.C
 RETRY_BACKOFF = (0.5, 1.0, 2.0, 4.0)
 # Without a deadline, a read that failed on the connection (not a timeout) is tried this often.
 UNBOUNDED_READ_ATTEMPTS = 2
+# Answers that say "not now" rather than "no": the API server is busy (429) or a resource's storage is still
+# initializing (429/503 right after a CRD is created). A read that got one is tried again, like an unreachable one.
+RETRY_STATUSES = (429, 503)
 # A module's requests may end this many seconds after its timeout (its failure report needs a few reads).
 DEADLINE_GRACE = 5.0
 
@@ -275,6 +278,11 @@ class K8sClient:
         while True:
             try:
                 return self._call_once(method, path, query, body, content_type, stream, timeout)
+            except K8sError as exc:
+                attempt += 1
+                if not self._retry_status(method, stream, exc.status, attempt):
+                    raise
+                self.sleep(RETRY_BACKOFF[attempt - 1])
             except _Unreachable as exc:
                 attempt += 1
                 retry = method == "GET" and not stream and attempt <= len(RETRY_BACKOFF)
@@ -292,6 +300,12 @@ class K8sClient:
                     raise K8sError(f"{method} {path}: cannot reach the API server {self.server}: {reason} "
                                    f"(waiting for {self.what})") from exc.cause
                 self.sleep(RETRY_BACKOFF[attempt - 1])
+
+    def _retry_status(self, method: str, stream: bool, status: int, attempt: int) -> bool:
+        """Whether a read answered with a "not now" status (RETRY_STATUSES) gets another attempt."""
+        if method != "GET" or stream or status not in RETRY_STATUSES or attempt > len(RETRY_BACKOFF):
+            return False
+        return self.deadline is None or self.deadline.remaining() > RETRY_BACKOFF[attempt - 1] + 0.5
 
     def _call_once(self, method: str, path: str, query: Optional[Dict[str, Any]], body: Any,
                    content_type: str, stream: bool, timeout: Optional[float]) -> Any:
