@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.workloads import pinned_deployment
 from tools.localcluster.ansible import PlaybookResult, run_playbook
 from tools.localcluster.cluster import Cluster
 from tools.localcluster.procs import wait_until
@@ -62,20 +63,11 @@ def _running_on(cluster: Cluster, node: str, n: int, prefix: str) -> list[str]:
     return ready() or []
 
 
-def _deployment(name: str, node: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NS},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": {
-                         "nodeSelector": {"kubernetes.io/hostname": node},
-                         "containers": [{"name": "app", "image": "registry.invalid/app:1"}]}}}}
-
-
 @pytest.fixture(scope="module")
 def workloads(cluster: Cluster) -> None:
     cluster.create_many_nodes(2, prefix="drain")
     docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-            _deployment("guarded", BLOCKED, 2), _deployment("free", FREE, 2),
+            pinned_deployment("guarded", NS, BLOCKED, 2), pinned_deployment("free", NS, FREE, 2),
             {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
              "metadata": {"name": "guarded", "namespace": NS},
              "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "guarded"}}}}]

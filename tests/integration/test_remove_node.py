@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tools.localcluster import audit
+from tests.support.workloads import pinned_deployment
 from tools.localcluster.ansible import PlaybookResult, run_playbook
 from tools.localcluster.cluster import Cluster
 from tools.localcluster.procs import wait_until
@@ -46,22 +47,13 @@ def _pods_on(cluster: Cluster, node: str) -> list[str]:
     return sorted(p["metadata"]["name"] for p in pods if p.get("status", {}).get("phase") == "Running")
 
 
-def _pinned(name: str, node: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NS},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": {
-                         "nodeSelector": {"kubernetes.io/hostname": node},
-                         "containers": [{"name": "app", "image": "registry.invalid/app:1"}]}}}}
-
-
 @pytest.fixture(scope="module")
 def workloads(cluster: Cluster) -> None:
     cluster.kubectl("create", "namespace", NS, check=False)
     wait_until("default ServiceAccount", lambda: cluster.api.get(
         f"/api/v1/namespaces/{NS}/serviceaccounts/default", ok404=True), 60)
     cluster.apply(yaml.safe_dump_all([
-        _pinned("guarded", "k8s-api-info", 2), _pinned("free", "k8s-worker-2", 1),
+        pinned_deployment("guarded", NS, "k8s-api-info", 2), pinned_deployment("free", NS, "k8s-worker-2", 1),
         {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guarded", "namespace": NS},
          "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "guarded"}}}}]))
     wait_until("pods Running", lambda: len(_pods_on(cluster, "k8s-api-info")) == 2
