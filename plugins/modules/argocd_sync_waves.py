@@ -163,7 +163,8 @@ notes:
     LIST shows C(0).
   - Child Applications must live in O(namespace); the module watches that one namespace.
   - Needs C(list) and C(watch) on C(applications.argoproj.io) (and on C(applicationsets.argoproj.io) when the tree
-    has ApplicationSets), C(get) on the C(argocd-cm) ConfigMap, C(patch) on
+    has ApplicationSets), C(get) on the C(argocd-cm) ConfigMap (and on C(argocd-cmd-params-cm) when the tree has
+    ApplicationSets), C(patch) on
     Applications for O(hard_refresh_on_error), and C(get) on workloads plus C(list) on pods for the diagnosis.
 seealso:
   - module: ecoeco.gitops.argocd_root_app
@@ -285,7 +286,8 @@ report:
   description:
     - The waves as aligned table lines (C(WAVE APP SYNC HEALTH SECONDS NOTE)) for M(ansible.builtin.debug), an
       ApplicationSet as a row with its apps under it, and last the sentence saying which Application health check
-      Argo CD has (RV(health_check)) and what it means for the waves.
+      Argo CD has (RV(health_check)) and what it means for the waves; when the tree has ApplicationSets, one
+      more sentence saying whether Argo CD holds later waves behind their apps (RV(applicationset_health_check)).
   returned: always
   type: list
   elements: str
@@ -299,6 +301,18 @@ health_check:
     - The Application health check found in C(argocd-cm). C(gating) also gates on sync status and conditions;
       C(documented) copies C(status.health) (Argo CD's documented check); C(missing) means Argo CD does not gate
       waves at all; C(unknown) when C(argocd-cm) could not be read.
+  returned: always
+  type: str
+  sample: gating
+applicationset_health_check:
+  description:
+    - Whether Argo CD holds a later wave until an ApplicationSet's apps are Synced and Healthy, judged only when the
+      tree has ApplicationSets (null otherwise). C(gating) needs an C(argoproj.io/ApplicationSet) health check in
+      C(argocd-cm) that reads the apps' health from the set's status and progressive syncs on in
+      C(argocd-cmd-params-cm); C(missing) (no check, so Argo CD counts a set Healthy once it exists),
+      C(not-gating) (a check that does not read the apps), C(no-progressive-syncs) and C(unknown) also add a
+      warning. In every case the verifier judges each generated app itself and reports a later wave synced too
+      early in RV(ordering_violations).
   returned: always
   type: str
   sample: gating

@@ -168,16 +168,25 @@ def apply_root_over_a_broken_middle_wave(cluster, argocd, recorder, **extra: Any
     return broken_at, text
 
 
-def assert_fails_on_the_broken_wave(run: PlaybookResult, argocd_error: str) -> None:
-    """The verifier failed naming wave 1, the app, the ComparisonError and Argo CD's own error text."""
+def verify_fails_on_the_broken_app(cluster, argocd, argocd_error: str, label: str,
+                                   where: str = f"wave 1, app {BROKEN_APP}") -> tuple[PlaybookResult, float]:
+    """Run site.yml's verify stage; assert it failed naming ``where``, the ComparisonError and Argo CD's text.
+
+    Returns the run and its seconds (printed with the wave report under ``label``).
+    """
+    begin = time.monotonic()
+    run = site(cluster, argocd, "verify", app_of_apps_wave_timeout=120, app_of_apps_timeout=300)
+    took = time.monotonic() - begin
+    print(f"[{label}] verifier failed after {took:.0f}s (playbook):\n{wave_report(run.stdout, 600)}")
     assert not run.ok, str(run)
-    text = run.stdout
-    assert f"wave 1, app {BROKEN_APP}" in text, str(run)
+    text = run.stdout.replace('\\"', '"')
+    assert where in text, str(run)
     assert "ComparisonError" in text and MISSING_FILE in text, str(run)
     # Argo CD's message as the API shows it (after its 'desc = '), as far as kustomize's own words
     core = argocd_error.split("desc = ", 1)[-1]
     core = core.replace("Manifest generation error (cached): ", "")[:90]
-    assert core in text.replace('\\"', '"'), f"Argo CD's error text {core!r} not in the output\n{run}"
+    assert core in text, f"Argo CD's error text {core!r} not in the output\n{run}"
+    return run, took
 
 
 def wave_report(stdout: str, width: int = 700) -> str:

@@ -141,6 +141,7 @@ def test_the_fix_converges_wave_by_wave_with_every_generated_app(cluster, argocd
     ready = max(apps[n]["status"]["health"]["lastTransitionTime"] for n in GENERATED)
     assert apps[LATER]["metadata"]["creationTimestamp"] >= ready, (ready, apps[LATER]["metadata"])
     assert not any(w.startswith("ordering broken") for w in result.get("warnings", []))
+    assert result["applicationset_health_check"] == "gating", result["report"][-1]
 
 
 @pytest.mark.timeout(900)

@@ -43,8 +43,10 @@ def test_waves_become_healthy_in_order_with_a_report(cluster, argocd, converged)
     assert all(max(a) <= min(b) for a, b in zip(per_wave, per_wave[1:])), \
         f"child apps created out of wave order: {created}"
     assert "ordering broken" not in converged.stdout
-    # The report names the health check in use: the argocd role's default, which gates.
+    # The report names the health checks in use: the argocd role's defaults, which gate (for the
+    # ApplicationSet: its check and the applicationset-controller's progressive syncs).
     assert "health check: gating (argocd-cm)" in converged.stdout, str(converged)
+    assert "ApplicationSet check: gating (argocd-cm, progressive syncs on)" in converged.stdout, str(converged)
 
 
 def test_second_run_changes_nothing_and_only_reverifies(cluster, argocd, converged):

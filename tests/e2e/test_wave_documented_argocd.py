@@ -11,8 +11,6 @@ naming both apps of each pair.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.e2e.gitops_e2e import (
@@ -22,11 +20,9 @@ from tests.e2e.gitops_e2e import (
     ROLE_FILES,
     WAVES,
     apply_root_over_a_broken_middle_wave,
-    assert_fails_on_the_broken_wave,
     clock,
     report_rows,
-    site,
-    wave_report,
+    verify_fails_on_the_broken_app,
 )
 from tools.localcluster.app_recorder import AppRecorder, synced_by_operation
 from tests.support.cluster_fixtures import record_measurement
@@ -53,11 +49,7 @@ def test_documented_check_lets_argocd_sync_past_a_broken_wave_and_the_verifier_s
                   f"{BROKEN_APP} broken since {clock(broken_at)}")
             assert created is not None and created > broken_at
 
-        begin = time.monotonic()
-        verify = site(cluster, argocd, "verify", app_of_apps_wave_timeout=120, app_of_apps_timeout=300)
-        took = time.monotonic() - begin
-        print(f"[documented] verifier failed after {took:.0f}s (playbook):\n{wave_report(verify.stdout, 600)}")
-        assert_fails_on_the_broken_wave(verify, argocd_error)
+        verify, took = verify_fails_on_the_broken_app(cluster, argocd, argocd_error, "documented")
         output = verify.stdout + verify.stderr
         assert "will not hold back later" in output, output
         for app in LATER_APPS:

@@ -20,11 +20,9 @@ from tests.e2e.gitops_e2e import (
     ROLE_FILES,
     SITE_ROOT,
     apply_root_over_a_broken_middle_wave,
-    assert_fails_on_the_broken_wave,
     clock,
     report_rows,
-    site,
-    wave_report,
+    verify_fails_on_the_broken_app,
 )
 from tools.localcluster.app_recorder import AppRecorder
 from tests.support.cluster_fixtures import record_measurement
@@ -51,11 +49,7 @@ def test_default_check_never_creates_the_waves_after_a_broken_one(cluster, argoc
         for app in LATER_APPS:
             assert not rec.ever_existed(app), f"Argo CD created {app} past the broken wave"
 
-        begin = time.monotonic()
-        verify = site(cluster, argocd, "verify", app_of_apps_wave_timeout=120, app_of_apps_timeout=300)
-        took = time.monotonic() - begin
-        print(f"[gating] verifier failed after {took:.0f}s (playbook):\n{wave_report(verify.stdout)}")
-        assert_fails_on_the_broken_wave(verify, argocd_error)
+        verify, took = verify_fails_on_the_broken_app(cluster, argocd, argocd_error, "gating")
         rows = report_rows(verify.stdout)
         assert rows[BROKEN_APP][:2] == (1, "Unknown"), rows
         assert {app: rows[app][1:3] for app in LATER_APPS} == {app: ("Missing", "Missing") for app in LATER_APPS}

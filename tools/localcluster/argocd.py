@@ -45,6 +45,7 @@ MANIFESTS_DIR = Path(os.environ.get("ECOECO_MANIFESTS_DIR", REPO_ROOT.parent / "
 COMPONENTS = ("redis-server", "argocd-repo-server", "argocd-application-controller",
               "argocd-applicationset-controller")
 APPSET = "argocd-applicationset-controller"
+PROGRESSIVE_SYNCS_KEY = "applicationsetcontroller.enable.progressive.syncs"
 APPLICATIONS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/applications"
 APPPROJECTS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/appprojects"
 APPLICATIONSETS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/applicationsets"
@@ -212,6 +213,10 @@ class ArgoCD:
         for kind, plural in (("ConfigMap", "configmaps"), ("Secret", "secrets")):
             for doc in (d for d in docs if d["kind"] == kind):
                 doc = dict(doc, metadata=dict(doc["metadata"], namespace=ns))
+                if doc["metadata"]["name"] == "argocd-cmd-params-cm" and self.progressive_syncs:
+                    # In a real install the controller's env comes from this key; here the env is set
+                    # directly (_argvs), and the key says so to whoever reads the ConfigMap (the verifier).
+                    doc["data"] = dict(doc.get("data") or {}, **{PROGRESSIVE_SYNCS_KEY: "true"})
                 self._create(f"/api/v1/namespaces/{ns}/{plural}", doc)
 
         def served() -> bool:

@@ -9,6 +9,13 @@ check from Argo CD's documentation copies ``status.health``, which stays
 Healthy for an app that cannot even render its manifests (ComparisonError), so
 it gates only partly.  A *gating* check also looks at the sync status or the
 conditions.
+
+ApplicationSets need two things more before Argo CD holds a later wave behind
+their generated apps: a health check for ``argoproj.io/ApplicationSet`` that
+reads the apps' sync and health from the set's status (Argo CD has none, so a
+set counts Healthy as soon as it exists), and the applicationset-controller's
+progressive syncs (without them it does not refresh that status when an app
+changes).  :func:`applicationset_gating` tells which of them is missing.
 """
 
 from __future__ import annotations
@@ -24,8 +31,11 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
     yaml = None
 
 ARGOCD_CM = "argocd-cm"
+PARAMS_CM = "argocd-cmd-params-cm"
 HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
+SET_HEALTH_KEY = "resource.customizations.health.argoproj.io_ApplicationSet"
 COMBINED_KEY = "resource.customizations"
+PROGRESSIVE_KEY = "applicationsetcontroller.enable.progressive.syncs"
 
 GATING, DOCUMENTED, MISSING, UNKNOWN = "gating", "documented", "missing", "unknown"
 
@@ -53,39 +63,100 @@ SENTENCES = {
 }
 
 
-def script_from_configmap(data: dict) -> Optional[str]:
-    """The Lua of the Application health check, from either key form, or None."""
-    if data.get(HEALTH_KEY):
-        return data[HEALTH_KEY]
+# The ApplicationSet check's verdicts, and the report's sentence for each.
+SET_GATING, SET_NO_CHECK, SET_NOT_GATING, SET_NO_PROGRESSIVE = (
+    "gating", "missing", "not-gating", "no-progressive-syncs")
+
+# A set's check gates only if it reads its apps' state from the set's status.
+_SET_GATING_HINTS = re.compile(r"applicationStatus|\.resources\b|\bhealth\b")
+
+SET_SENTENCES = {
+    SET_GATING: "ApplicationSet check: gating (argocd-cm, progressive syncs on) - Argo CD holds back later waves "
+                "until every generated app is Synced and Healthy",
+    SET_NO_CHECK: "ApplicationSet check: none in argocd-cm - Argo CD counts an ApplicationSet Healthy as soon as it "
+                  "exists and syncs later waves while its apps are not ready; the verifier's ordering audit is the "
+                  "guard",
+    SET_NOT_GATING: "ApplicationSet check: present in argocd-cm but it does not read the generated apps' health - "
+                    "Argo CD syncs later waves while they are not ready; the verifier's ordering audit is the guard",
+    SET_NO_PROGRESSIVE: "ApplicationSet check: gating script, but progressive syncs are off (argocd-cmd-params-cm) - "
+                        "the applicationset-controller does not refresh its apps' health in the set's status, so "
+                        "Argo CD does not reliably hold back later waves; the verifier's ordering audit is the guard",
+    UNKNOWN: "ApplicationSet check: unknown (argocd-cm or argocd-cmd-params-cm not readable)",
+}
+
+
+def script_from_configmap(data: dict, kind: str = "Application") -> Optional[str]:
+    """The Lua of the ``argoproj.io/<kind>`` health check, from either key form, or None."""
+    key = HEALTH_KEY if kind == "Application" else f"resource.customizations.health.argoproj.io_{kind}"
+    if data.get(key):
+        return data[key]
     combined = data.get(COMBINED_KEY)
     if combined and yaml is not None:
         try:
             parsed = yaml.safe_load(combined) or {}
         except yaml.YAMLError:
             return None
-        entry = parsed.get("argoproj.io/Application") if isinstance(parsed, dict) else None
+        entry = parsed.get(f"argoproj.io/{kind}") if isinstance(parsed, dict) else None
         if isinstance(entry, dict):
             return entry.get("health.lua")
     return None
 
 
+def _code(script: str) -> str:
+    return "\n".join(line for line in script.splitlines() if not line.strip().startswith("--"))
+
+
 def classify_script(script: Optional[str]) -> str:
     if not script or not script.strip():
         return MISSING
-    code = "\n".join(line for line in script.splitlines() if not line.strip().startswith("--"))
-    return GATING if _GATING_HINTS.search(code) else DOCUMENTED
+    return GATING if _GATING_HINTS.search(_code(script)) else DOCUMENTED
 
 
-def read_health_check(client: Any, namespace: str) -> Tuple[str, Optional[str]]:
-    """(``gating``|``documented``|``missing``|``unknown``, warning or None) from one GET of argocd-cm."""
+def _read_configmap(client: Any, name: str, namespace: str) -> Tuple[Optional[dict], Optional[int]]:
+    """(data or None when absent, HTTP status when the reader may not GET it)."""
     try:
-        cm = client.get(CONFIGMAPS, ARGOCD_CM, namespace)
+        cm = client.get(CONFIGMAPS, name, namespace)
     except K8sError as exc:
         if exc.status in (401, 403):
-            return UNKNOWN, (f"cannot read ConfigMap {namespace}/{ARGOCD_CM} ({exc.status}): whether Argo CD "
-                             "gates waves on Application health is unknown")
+            return None, exc.status
         raise
-    if cm is None:
-        return MISSING, f"ConfigMap {namespace}/{ARGOCD_CM} does not exist; " + WARNINGS[MISSING]
-    kind = classify_script(script_from_configmap(cm.get("data") or {}))
-    return kind, WARNINGS.get(kind)
+    return (None if cm is None else (cm.get("data") or {})), None
+
+
+def read_health_check(client: Any, namespace: str) -> Tuple[str, Optional[str], Optional[dict]]:
+    """(``gating``|``documented``|``missing``|``unknown``, warning or None, argocd-cm data) from one GET."""
+    data, denied = _read_configmap(client, ARGOCD_CM, namespace)
+    if denied:
+        return UNKNOWN, (f"cannot read ConfigMap {namespace}/{ARGOCD_CM} ({denied}): whether Argo CD "
+                         "gates waves on Application health is unknown"), None
+    if data is None:
+        return MISSING, f"ConfigMap {namespace}/{ARGOCD_CM} does not exist; " + WARNINGS[MISSING], {}
+    kind = classify_script(script_from_configmap(data))
+    return kind, WARNINGS.get(kind), data
+
+
+def applicationset_gating(client: Any, namespace: str, argocd_cm: Optional[dict]) -> Tuple[str, Optional[str]]:
+    """Whether Argo CD holds later waves behind an ApplicationSet's apps: (verdict, warning or None).
+
+    ``argocd_cm``: the data :func:`read_health_check` returned (``{}`` when absent, None when unreadable).  Costs one GET of
+    argocd-cmd-params-cm, and only when argocd-cm has a gating ApplicationSet script.
+    """
+    if argocd_cm is None:
+        verdict = UNKNOWN
+    else:
+        script = script_from_configmap(argocd_cm, "ApplicationSet")
+        if not script or not script.strip():
+            verdict = SET_NO_CHECK
+        elif not _SET_GATING_HINTS.search(_code(script)):
+            verdict = SET_NOT_GATING
+        else:
+            params, denied = _read_configmap(client, PARAMS_CM, namespace)
+            if denied:
+                verdict = UNKNOWN
+            elif str((params or {}).get(PROGRESSIVE_KEY, "")).strip().lower() != "true":
+                verdict = SET_NO_PROGRESSIVE
+            else:
+                verdict = SET_GATING
+    if verdict == SET_GATING:
+        return verdict, None
+    return verdict, SET_SENTENCES[verdict] + " (install the ApplicationSet check of the ecoeco.gitops.argocd role)"

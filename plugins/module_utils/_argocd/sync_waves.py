@@ -3,7 +3,8 @@
 # Apache License 2.0 (see LICENSE)
 """``argocd_sync_waves``: verify an App-of-Apps wave by wave, from a LIST and a WATCH per kind.
 
-Requests: one GET of argocd-cm, one LIST of Applications and a WATCH per
+Requests: one GET of argocd-cm (and of argocd-cmd-params-cm when the tree has
+ApplicationSets and argocd-cm a gating check for them), one LIST of Applications and a WATCH per
 stream (resumed when the server ends it); once an ApplicationSet is a member,
 one LIST of ApplicationSets and their WATCH too; a merge PATCH per hard
 refresh; GETs/LISTs for the diagnosis only after a failure.  Never a GET per
@@ -16,7 +17,7 @@ import json
 import os
 import time
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.app_watch import (
     ApplicationWatch,
@@ -35,6 +36,9 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.diagnose imp
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.health_check import (
     GATING,
     SENTENCES,
+    SET_GATING,
+    SET_SENTENCES,
+    applicationset_gating,
     read_health_check,
 )
 from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.report import (
@@ -111,7 +115,7 @@ def _verify(client: Any, params: Dict[str, Any], check_mode: bool, clock: Callab
     ns = params["namespace"]
     warnings: List[str] = []
 
-    health_check, warning = read_health_check(counting, ns)
+    health_check, warning, argocd_cm = read_health_check(counting, ns)
     if warning:
         if params.get("require_health_check") and health_check != GATING:
             raise ModuleFailure(f"require_health_check: {warning}", {
@@ -161,10 +165,19 @@ def _verify(client: Any, params: Dict[str, Any], check_mode: bool, clock: Callab
     warnings.extend(tracker.notes)
     if tracker.violations:
         warnings.extend(tracker.violations)
+    sentences = [SENTENCES[health_check]]
+    set_check = None
+    if tracker.wants_sets:
+        # Only a tree with ApplicationSets needs to know whether Argo CD gates on their apps.
+        set_check, set_warning = applicationset_gating(counting, ns, argocd_cm)
+        sentences.append(SET_SENTENCES[set_check])
+        if set_warning:
+            warnings.append(set_warning)
+    result["applicationset_health_check"] = set_check
     diagnoses: Dict[str, str] = {}
     failure = ""
     if outcome.phase == "failed" and not check_mode:
-        failure, diagnoses = _failure_message(counting, outcome, apps, group, tracker, health_check)
+        failure, diagnoses = _failure_message(counting, outcome, apps, group, tracker, health_check, set_check)
     elif check_mode and outcome.phase != "done":
         result["msg"] = f"check mode, current state: {outcome.message}"
     elif outcome.phase == "waiting":
@@ -176,7 +189,7 @@ def _verify(client: Any, params: Dict[str, Any], check_mode: bool, clock: Callab
     waves = wave_entries(tracker)
     result.update({
         "waves": waves,
-        "report": format_table(waves) + [SENTENCES[health_check]],
+        "report": format_table(waves) + sentences,
         "elapsed": round(tracker.elapsed(), 3),
         "api_requests": counting.requests,
         "warnings": warnings,
@@ -234,7 +247,8 @@ def _hard_refresh(client: Any, key: AppKey, tracker: WaveTracker) -> None:
 
 
 def _failure_message(client: Any, outcome: Outcome, apps: ResourceWatch, group: WatchGroup,
-                     tracker: WaveTracker, health_check: str) -> Tuple[str, Dict[str, str]]:
+                     tracker: WaveTracker, health_check: str,
+                     set_check: Optional[str] = None) -> Tuple[str, Dict[str, str]]:
     """The outcome, with the object-level diagnosis of the failing apps (costs a few requests).
 
     Also returns each failing member's own line (its verdict and diagnosis) by report name.
@@ -252,6 +266,8 @@ def _failure_message(client: Any, outcome: Outcome, apps: ResourceWatch, group: 
         msg += " || " + "; ".join(tracker.violations)
     if health_check != GATING:
         msg += f" || health check in argocd-cm: {health_check} (Argo CD does not gate waves fully)"
+    if set_check not in (None, SET_GATING):
+        msg += f" || ApplicationSet check: {set_check} (Argo CD does not hold later waves behind generated apps)"
     lines: Dict[str, str] = {}
     for key in outcome.failing_apps:
         state = tracker.states.get(key)

@@ -71,7 +71,7 @@ class FakeClient:
     # -- verbs the module uses -------------------------------------------------
     def get(self, ref, name, namespace=None):
         self.calls.append(("get", ref.plural, namespace, name))
-        if ref.plural == "configmaps":
+        if ref.plural == "configmaps" and name == "argocd-cm":
             if isinstance(self.configmap, Exception):
                 raise self.configmap
             return copy.deepcopy(self.configmap)
