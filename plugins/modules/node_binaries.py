@@ -69,6 +69,11 @@ options:
     type: list
     elements: str
     default: []
+  stat_paths:
+    description: Other paths whose existence is returned (RV(paths)), read in the same round trip.
+    type: list
+    elements: path
+    default: []
 """
 
 EXAMPLES = r"""
@@ -116,6 +121,11 @@ units:
   returned: always
   type: dict
   sample: {kubelet.service: enabled}
+paths:
+  description: Per path of O(stat_paths), whether it exists.
+  returned: always
+  type: dict
+  sample: {/etc/kubernetes/kubelet.conf: true}
 hashed:
   description: Names of the binaries this run hashed (their identity was not in the record).
   returned: always
@@ -142,6 +152,7 @@ ARGUMENT_SPEC = {
     "record": {"type": "path", "default": "/var/lib/ecoeco/node_binaries.json"},
     "versions": {"type": "dict", "default": {}},
     "units": {"type": "list", "elements": "str", "default": []},
+    "stat_paths": {"type": "list", "elements": "path", "default": []},
 }
 
 
@@ -288,7 +299,8 @@ def main() -> None:
         except OSError as exc:
             module.warn(f"could not write {params['record']}: {exc}; the binaries will be hashed again next run")
     module.exit_json(changed=False, differ=[n for n, f in found.items() if f["state"] != "ok"],
-                     binaries=found, units=read_units(module), hashed=hashed)
+                     binaries=found, units=read_units(module), hashed=hashed,
+                     paths={p: os.path.lexists(p) for p in params["stat_paths"]})
 
 
 if __name__ == "__main__":

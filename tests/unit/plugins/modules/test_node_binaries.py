@@ -140,3 +140,12 @@ def test_check_mode_writes_no_record(tmp_path):
     _install(tmp_path / "bin", V1)
     out = _run(tmp_path, _ansible_check_mode=True)
     assert out["differ"] == [] and not (tmp_path / "state").exists()
+
+
+def test_units_and_paths_are_read_in_the_same_run(tmp_path):
+    (tmp_path / "bin").mkdir()
+    _install(tmp_path / "bin", V1)
+    (tmp_path / "kubelet.conf").write_text("x")
+    out = _run(tmp_path, stat_paths=[str(tmp_path / "kubelet.conf"), str(tmp_path / "absent")])
+    assert out["paths"] == {str(tmp_path / "kubelet.conf"): True, str(tmp_path / "absent"): False}
+    assert out["units"] == {}
