@@ -10,7 +10,7 @@ name: file_digests
 short_description: Size and SHA-256 of files on the control node, hashed once per version of each file
 version_added: "0.3.0"
 description:
-  - Returns, for each path given, a dictionary with C(path), C(exists), C(size) and C(sha256).
+  - Returns, for each path given, a dictionary with C(path), C(exists), C(size), C(sha256) and C(mode).
   - A file is hashed once per version; the digest is kept in memory for the run and in O(cache_file) with the
     file's identity (size, modification and change times in nanoseconds, inode, device); while that identity
     is unchanged the kept digest is returned without reading the file. Any write, replacement or touch of the
@@ -59,11 +59,15 @@ _raw:
     sha256:
       description: SHA-256, hexadecimal (absent when it does not exist).
       type: str
+    mode:
+      description: Permission bits as an octal string such as C(0600) (absent when it does not exist).
+      type: str
 """
 
 import hashlib
 import json
 import os
+import stat
 import tempfile
 
 from ansible.plugins.lookup import LookupBase
@@ -74,6 +78,10 @@ _SEEN: dict = {}
 
 def _identity(st: os.stat_result) -> list:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def _mode(st: os.stat_result) -> str:
+    return "%04o" % stat.S_IMODE(st.st_mode)
 
 
 def _sha256(path: str) -> str:
@@ -133,13 +141,13 @@ def digests(paths: list, cache_file: str) -> list:
         else:
             sha = _sha256(real)
             if _identity(os.stat(real)) != ident:  # written while read: do not keep it
-                out.append({"path": path, "exists": True, "size": st.st_size, "sha256": sha})
+                out.append({"path": path, "exists": True, "size": st.st_size, "sha256": sha, "mode": _mode(st)})
                 continue
         _SEEN[real] = (ident, sha)
         if kept.get(real) != [ident, sha]:
             kept[real] = [ident, sha]
             dirty = True
-        out.append({"path": path, "exists": True, "size": st.st_size, "sha256": sha})
+        out.append({"path": path, "exists": True, "size": st.st_size, "sha256": sha, "mode": _mode(st)})
     if dirty and cache_file:
         _save(cache_file, kept)
     return out

@@ -19,7 +19,8 @@ def test_hashes_once_then_reads_the_cache_and_rehashes_a_changed_file(tmp_path, 
     monkeypatch.setattr(file_digests, "_SEEN", {})
     missing = str(tmp_path / "absent")
     out = file_digests.digests([str(art), missing], str(cache))
-    assert out == [{"path": str(art), "exists": True, "size": 2, "sha256": hashlib.sha256(b"v1").hexdigest()},
+    assert out == [{"path": str(art), "exists": True, "size": 2, "sha256": hashlib.sha256(b"v1").hexdigest(),
+                    "mode": "%04o" % (art.stat().st_mode & 0o7777)},
                    {"path": missing, "exists": False}]
     assert len(calls) == 1 and str(art) in json.loads(cache.read_text())
     monkeypatch.setattr(file_digests, "_SEEN", {})  # a new ansible-playbook process: the cache file serves
