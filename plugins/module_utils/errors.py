@@ -14,10 +14,9 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_client import (
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
     ClientConfigError,
     K8sError,
+    kubernetes_import_error,
 )
 
 
@@ -49,10 +48,11 @@ class ModuleFailure(Exception):
 
 def run_module(module: Any, body: Callable[[], Dict[str, Any]]) -> None:
     """Run ``body`` and exit the module with its result, or fail with a clear message."""
-    if not HAS_KUBERNETES:
+    missing = kubernetes_import_error()
+    if missing is not None:
         module.fail_json(msg="the 'kubernetes' Python library is required on the host that runs "
                              "this module (pip install kubernetes)",
-                         exception=str(KUBERNETES_IMPORT_ERROR))
+                         exception=str(missing))
     try:
         result = body()
     except ModuleFailure as exc:

@@ -70,6 +70,13 @@ options:
       mode:
         description: Mode as an octal string, for example C("0644"); unchanged when omitted.
         type: str
+      validate:
+        description:
+          - A command that checks the new content before it replaces the file, C(%s) standing for a
+            temporary file holding it, for example C(kubeadm config validate --config %s). Run only when the
+            content differs (in check mode too, on a temporary file outside the file's directory); the file is
+            left as it was when the command fails.
+        type: str
 """
 
 EXAMPLES = r"""
@@ -96,6 +103,7 @@ changed_paths:
 """
 
 import os
+import shlex
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -106,7 +114,7 @@ ENTRY = {"path": {"type": "path", "required": True}, "owner": {"type": "str"}, "
 ARGUMENT_SPEC = {
     "directories": {"type": "list", "elements": "dict", "default": [], "options": dict(ENTRY)},
     "files": {"type": "list", "elements": "dict", "default": [],
-              "options": dict(ENTRY, content={"type": "str", "required": True})},
+              "options": dict(ENTRY, content={"type": "str", "required": True}, validate={"type": "str"})},
 }
 
 
@@ -124,6 +132,8 @@ def _check_paths(module: AnsibleModule) -> None:
             where = f"{kind}[{index}] ({entry['path']})"
             if not os.path.isabs(entry["path"]):
                 module.fail_json(msg=f"{where}: path must be absolute")
+            if kind == "files" and entry.get("validate") is not None and "%s" not in entry["validate"]:
+                module.fail_json(msg=f"{where}: validate must contain %s (the file to check)")
             mode = entry.get("mode")
             if mode is not None and (not mode.isdigit() or any(c not in "01234567" for c in mode)):
                 module.fail_json(msg=f"{where}: mode must be an octal string such as \"0644\", got {mode!r}")
@@ -162,6 +172,14 @@ def _file(module: AnsibleModule, entry: dict, changed: list, diffs: list) -> Non
                       "before": "" if before is None else to_text(before, errors="surrogate_or_replace"),
                       "after": entry["content"]})
     if module.check_mode:
+        if entry.get("validate"):
+            handle, tmp = tempfile.mkstemp(prefix="ecoeco-validate-")
+            with os.fdopen(handle, "wb") as out:
+                out.write(wanted)
+            try:
+                _validate(module, entry, tmp, changed)
+            finally:
+                os.unlink(tmp)
         return
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
@@ -170,8 +188,21 @@ def _file(module: AnsibleModule, entry: dict, changed: list, diffs: list) -> Non
     handle, tmp = tempfile.mkstemp(prefix=".ecoeco-", dir=directory)
     with os.fdopen(handle, "wb") as out:
         out.write(wanted)
+    if entry.get("validate"):
+        _validate(module, entry, tmp, changed)  # removes tmp when it fails
     module.atomic_move(tmp, path)
     module.set_fs_attributes_if_different(_file_args(entry), True)
+
+
+def _validate(module: AnsibleModule, entry: dict, tmp: str, changed: list) -> None:
+    """Run the file's validate command on ``tmp``; fail (leaving the file as it was) when it fails."""
+    argv = [tmp if word == "%s" else word.replace("%s", tmp) for word in shlex.split(entry["validate"])]
+    rc, out, err = module.run_command(argv)
+    if rc != 0:
+        if os.path.exists(tmp) and not module.check_mode:
+            os.unlink(tmp)
+        module.fail_json(msg=f"{entry['path']}: validate failed (rc {rc}), the file was left as it was",
+                         rc=rc, stdout=out, stderr=err, changed_paths=changed[:-1])
 
 
 def main() -> None:

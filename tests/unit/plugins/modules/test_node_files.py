@@ -71,3 +71,45 @@ def test_bad_input_fails_before_any_change(tmp_path, capsys, change, text):
     out = run_main(args, capsys)
     assert out["failed"] and text in out["msg"]
     assert not (tmp_path / "etc").exists()
+
+
+def _validated(tmp_path, content, check=False):
+    """config.toml with a validate command that accepts only content starting with `a =`."""
+    checker = tmp_path / "check.sh"
+    checker.write_text("#!/bin/sh\necho \"checked $1\" >> \"$0.log\"\ngrep -q '^a =' \"$1\"\n")
+    checker.chmod(0o755)
+    args = _args(tmp_path, content=content)
+    args["files"][0]["validate"] = f"{checker} %s"
+    if check:
+        args["_ansible_check_mode"] = True
+    return args, tmp_path / "check.sh.log"
+
+
+def test_validate_runs_only_when_the_content_differs(tmp_path, capsys):
+    config = tmp_path / "etc" / "app" / "config.toml"
+    args, log = _validated(tmp_path, "a = 1\n")
+    assert run_main(args, capsys)["changed"] and config.read_text() == "a = 1\n"
+    assert len(log.read_text().splitlines()) == 1
+    again = run_main(args, capsys)  # converged: the validator is not run
+    assert not again["changed"] and len(log.read_text().splitlines()) == 1
+
+
+def test_validate_failure_leaves_the_file_as_it_was(tmp_path, capsys):
+    config = tmp_path / "etc" / "app" / "config.toml"
+    run_main(_args(tmp_path), capsys)
+    args, _log = _validated(tmp_path, "b = 2\n")
+    out = run_main(args, capsys)
+    assert out["failed"] and "validate failed" in out["msg"] and config.read_text() == "a = 1\n"
+    assert [p.name for p in config.parent.iterdir()] == ["config.toml"]  # no temporary file left
+
+
+def test_validate_in_check_mode_checks_and_writes_nothing(tmp_path, capsys):
+    config = tmp_path / "etc" / "app" / "config.toml"
+    run_main(_args(tmp_path), capsys)
+    args, log = _validated(tmp_path, "b = 2\n", check=True)
+    out = run_main(args, capsys)
+    assert out["failed"] and "validate failed" in out["msg"]
+    args, log = _validated(tmp_path, "a = 3\n", check=True)
+    out = run_main(args, capsys)
+    assert out["changed"] and config.read_text() == "a = 1\n" and len(log.read_text().splitlines()) == 2
+    assert [p.name for p in config.parent.iterdir()] == ["config.toml"]
