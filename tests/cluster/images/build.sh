@@ -197,7 +197,7 @@ images+=("$REPO/sample:v1")
     HELM_CACHE_HOME="$ctx/helm" HELM_CONFIG_HOME="$ctx/helm" HELM_DATA_HOME="$ctx/helm" \
       "$helm_bin/helm" template sample "$chart" --values "$values"
   done
-} | sed -n 's/^ *image: *//p' | sort -u >"$ctx/sample-images"
+} | sed -n 's/^ *image: *//p' | tr -d "\"'" | sort -u >"$ctx/sample-images"  # helm quotes its image values
 while read -r name; do
   podman tag "$REPO/sample:v1" "$name"
   images+=("$name")

@@ -4,7 +4,7 @@
 // becoming ready. One static binary, FROM scratch, tagged under every image
 // name the sample's manifests use; it does what their probes and commands need:
 //
-//	sample [ARGS...]          listen on :8000 (HTTP, GET /health -> 200) and on
+//	sample [ARGS...]          listen on :8000 and :8080 (HTTP, GET /health -> 200) and on
 //	                          :5432, :5672, :6379 (TCP); ARGS are ignored (the
 //	                          redis StatefulSet passes --appendonly yes ...)
 //	pg_isready [ARGS...]      exit 0 when 127.0.0.1:5432 accepts a connection
@@ -66,12 +66,15 @@ func serve() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "sample %s\n", host)
 	})
-	server := &http.Server{Addr: ":8000", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		fmt.Fprintln(os.Stderr, server.ListenAndServe())
-		os.Exit(1)
-	}()
-	fmt.Println("serving :8000 (http), :5432 :5672 :6379 (tcp)")
+	// :8000 the APIs' port, :8080 the gateway chart's (charts/gateway).
+	for _, addr := range []string{":8000", ":8080"} {
+		server := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			fmt.Fprintln(os.Stderr, server.ListenAndServe())
+			os.Exit(1)
+		}()
+	}
+	fmt.Println("serving :8000 :8080 (http), :5432 :5672 :6379 (tcp)")
 	waitForSignal()
 }
 
