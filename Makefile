@@ -15,7 +15,7 @@ PYTEST    := $(PY) -m pytest
 ARGS      ?=
 
 .PHONY: help setup build test test-unit sanity test-versions lint pytest test-integration test-e2e \
-        test-hooks test-aws test-molecule test-cluster test-day2 bench demo cluster-up cluster-down \
+        test-hooks test-aws test-molecule test-cluster test-day2 test-day2-api test-day2-cluster bench demo cluster-up cluster-down \
         changelog collection clean
 
 help: ## list targets
@@ -71,9 +71,14 @@ test-molecule: setup ## molecule scenarios on podman systemd machines
 test-cluster: setup ## real kubeadm cluster in podman machines (marker cluster)
 	$(PYTEST) -m cluster $(ARGS)
 
-test-day2: setup ## day 2 (calico upgrade, k8s_drain, remove_node, upgrade) on the real API server
+test-day2: test-day2-api test-day2-cluster ## day 2: the API-side files, then the podman kubeadm cluster
+
+test-day2-api: setup ## day 2 (calico upgrade, k8s_drain, remove_node, upgrade) on the real API server
 	@set -e; for f in calico_upgrade drain_module remove_node remove_node_cleanup upgrade_playbook; do \
 	  $(PYTEST) -m controlplane tests/integration/test_$$f.py -q -p no:cacheprovider $(ARGS); done
+
+test-day2-cluster: setup ## day 2 on a podman kubeadm cluster: join, remove_node, blocked drain, upgrade (marker day2)
+	$(PYTEST) -m day2 tests/cluster/test_day2.py -s -p no:cacheprovider $(ARGS)
 
 bench: setup ## benchmarks -> benchmarks/results/*.json
 	$(PY) -m benchmarks $(ARGS)

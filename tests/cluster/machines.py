@@ -81,19 +81,34 @@ class Machines:
         podman("network", "create", "--subnet", self.subnet, self.network)
         self.made_network = self.network
         for host in self.hosts:
-            name = self.container(host)
-            podman("volume", "create", f"{name}-var")
-            self.made_volumes.append(f"{name}-var")
-            podman("run", "-d", "--name", name, "--hostname", host, "--network", self.network,
-                   "--ip", self.address(host),
-                   "--privileged", "--systemd=always", "--cgroupns=private",
-                   "--tmpfs", "/tmp", "--tmpfs", "/run", "-v", f"{name}-var:/var",
-                   "--device", "/dev/kmsg", "-v", f"{MACHINE_INIT}:/usr/local/sbin/machine-init:ro",
-                   *ULIMITS, MACHINE_IMAGE, "/usr/local/sbin/machine-init")
-            self.made_containers.append(name)
+            self._run(host)
         for host in self.hosts:
             self.wait_running(host, timeout=120)
             self.check_own_cgroup(host)
+
+    def add(self, host: str) -> None:
+        """One more machine on the network, at the next address (day 2: a node that joins later).
+
+        ``hosts`` gains it, so ``address`` gives it ``<subnet>.(11 + its index)``
+        (the inventory the test writes for it says the same)."""
+        if host in self.hosts:
+            raise ValueError(f"{host} is already a machine of this test")
+        self.hosts = (*self.hosts, host)
+        self._run(host)
+        self.wait_running(host, timeout=120)
+        self.check_own_cgroup(host)
+
+    def _run(self, host: str) -> None:
+        name = self.container(host)
+        podman("volume", "create", f"{name}-var")
+        self.made_volumes.append(f"{name}-var")
+        podman("run", "-d", "--name", name, "--hostname", host, "--network", self.network,
+               "--ip", self.address(host),
+               "--privileged", "--systemd=always", "--cgroupns=private",
+               "--tmpfs", "/tmp", "--tmpfs", "/run", "-v", f"{name}-var:/var",
+               "--device", "/dev/kmsg", "-v", f"{MACHINE_INIT}:/usr/local/sbin/machine-init:ro",
+               *ULIMITS, MACHINE_IMAGE, "/usr/local/sbin/machine-init")
+        self.made_containers.append(name)
 
     def check_own_cgroup(self, host: str) -> None:
         """Fail when the machine's systemd sits outside its own cgroup namespace (shared with others)."""

@@ -79,15 +79,27 @@ def phase_split(records: list[dict[str, Any]], total: float) -> dict[str, float]
 
 def run_site(phases: tuple[str, ...], env: dict[str, str], times_dir: Path, label: str, *,
              timeout: float = 1800, check: bool = False, diff: bool = False,
-             extra_vars: dict[str, Any] | None = None) -> ProfiledRun:
+             extra_vars: dict[str, Any] | None = None,
+             inventories: tuple[Path, ...] = (INVENTORY,)) -> ProfiledRun:
     """``ansible-playbook ecoeco.gitops.site --tags <phases>`` with both callbacks; times in ``times_dir``."""
+    return run_profiled("ecoeco.gitops.site", env, times_dir, label, tags=",".join(phases), timeout=timeout,
+                        check=check, diff=diff, extra_vars=extra_vars, inventories=inventories)
+
+
+def run_profiled(playbook: str, env: dict[str, str], times_dir: Path, label: str, *,
+                 tags: str | None = None, timeout: float = 1800, check: bool = False, diff: bool = False,
+                 extra_vars: dict[str, Any] | None = None,
+                 inventories: tuple[Path, ...] = (INVENTORY,)) -> ProfiledRun:
+    """Any playbook of the collection with both callbacks, on one or more inventory sources
+    (day 2: inventories/podman plus a file of the test's for a machine added later)."""
     times = times_dir / f"{label}.times.jsonl"
     times.unlink(missing_ok=True)
     profiled = dict(env, ANSIBLE_CALLBACK_PLUGINS=str(CALLBACK_DIR),
                     ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks,bench_times",
                     PROFILE_TASKS_TASK_OUTPUT_LIMIT="25", BENCH_TIMES_FILE=str(times))
-    result = run_playbook("ecoeco.gitops.site", INVENTORY, tags=",".join(phases), env=profiled,
-                          timeout=timeout, check=check, diff=diff, extra_vars=extra_vars)
+    more = [arg for source in inventories[1:] for arg in ("-i", str(source))]
+    result = run_playbook(playbook, inventories[0], tags=tags, env=profiled, timeout=timeout,
+                          check=check, diff=diff, extra_vars=extra_vars, args=more)
     records = read_times(times)
     return ProfiledRun(result, phase_split(records, result.seconds), profile_table(result.stdout), records)
 
@@ -109,3 +121,19 @@ def summary(timings: dict[str, float], first: dict[str, ProfiledRun], rerun: Pro
             "rerun_over_first": round(rerun.seconds / first_total, 3),
             "rerun_changed": rerun.result.changed, "rerun_slowest_tasks": slowest_tasks(rerun.records, top=10),
             "check_diff_s": round(checked.seconds, 1), "check_diff_changed": checked.result.changed}
+
+
+def serial_spans(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds per host of a ``serial: 1`` play: from the end of the previous host's last task
+    (the first host: from the first play's start) to the end of this host's last one."""
+    ends: dict[str, float] = {}
+    for rec in records:
+        if rec.get("host") and rec.get("event") != "play_start":
+            ends[rec["host"]] = max(ends.get(rec["host"], 0.0), rec["t"])
+    starts = [r["t"] for r in records if r.get("event") == "play_start"]
+    previous = min(starts) if starts else min(ends.values(), default=0.0)
+    spans = {}
+    for host, end in sorted(ends.items(), key=lambda kv: kv[1]):
+        spans[host] = end - previous
+        previous = end
+    return spans

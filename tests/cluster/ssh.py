@@ -60,11 +60,16 @@ class SshAccess:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ecoeco-cluster-test",
                             "-f", str(self.key)], check=True, timeout=60)
 
-    def authorize(self, machines: Machines) -> None:
-        """Put the public key in each machine's ~debian/.ssh and record each host key by its address."""
+    def authorize(self, machines: Machines, hosts: tuple[str, ...] | None = None) -> None:
+        """Put the public key in each machine's ~debian/.ssh and record each host key by its address.
+
+        ``hosts`` (default: all of them, known_hosts written anew) adds those
+        machines' keys to known_hosts (a machine made later, day 2)."""
         public = self.key.with_suffix(".pub").read_text(encoding="utf-8")
         lines = []
-        for host in machines.hosts:
+        if hosts is not None and self.known_hosts.exists():
+            lines = self.known_hosts.read_text(encoding="utf-8").splitlines()
+        for host in machines.hosts if hosts is None else hosts:
             machines.exec(host, "install", "-d", "-m", "0700", "-o", USER, "-g", USER, f"/home/{USER}/.ssh")
             machines.exec(host, "sh", "-c", f"umask 077; cat >/home/{USER}/.ssh/authorized_keys; "
                           f"chown {USER}:{USER} /home/{USER}/.ssh/authorized_keys", input_text=public)
@@ -89,9 +94,9 @@ class SshAccess:
         """What inventories/podman reads: the directory with the key, known_hosts and cp/."""
         return {"ECOECO_CLUSTER_SSH_DIR": str(self.directory)}
 
-    def check(self, machines: Machines) -> None:
-        """Log in to every machine with the key and host-key checking, as Ansible will (fails loudly)."""
-        for host in machines.hosts:
+    def check(self, machines: Machines, hosts: tuple[str, ...] | None = None) -> None:
+        """Log in to every machine (or ``hosts``) with the key and host-key checking, as Ansible will."""
+        for host in machines.hosts if hosts is None else hosts:
             proc = subprocess.run(["ssh", "-i", str(self.key), "-o", f"UserKnownHostsFile={self.known_hosts}",
                                    "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
                                    "-o", "ConnectTimeout=10", f"{USER}@{machines.address(host)}",

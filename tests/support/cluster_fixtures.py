@@ -93,6 +93,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         names += ("helm",)
     if "cluster_binaries" in used:
         names += CLUSTER
+    if "day2_binaries" in used:
+        names += CLUSTER + ("kubernetes_previous",)
     for name in dict.fromkeys(names):
         try:
             secs = binaries.require([name], log=_say(session.config))[name]
@@ -163,6 +165,15 @@ def cluster_binaries(request: pytest.FixtureRequest) -> dict[str, Path]:
     _require(request.config, CLUSTER)
     comps = build.components()
     return {name: comps[name].bin_dir for name in CLUSTER}
+
+
+@pytest.fixture(scope="session")
+def day2_binaries(request: pytest.FixtureRequest) -> dict[str, Path]:
+    """``cluster_binaries`` plus ``kubernetes_previous`` (the release day 2 installs first and upgrades from)."""
+    names = CLUSTER + ("kubernetes_previous",)
+    _require(request.config, names)
+    comps = build.components()
+    return {name: comps[name].bin_dir for name in names}
 
 
 @pytest.fixture(scope="session")

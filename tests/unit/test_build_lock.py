@@ -82,3 +82,48 @@ def test_a_lock_held_too_long_fails_naming_the_component(fake: dict) -> None:
             with build.component_lock("fake", log=lambda _msg: None, timeout=0.5):
                 pass
     assert not fake["calls"]
+
+
+def test_previous_kubernetes_builds_under_its_own_lock_into_the_version_dir(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """kubernetes_previous (versions.yml) is cached as kubernetes-<version>, like the current
+    release, but a run holding the ``kubernetes`` lock does not stop it from building."""
+    monkeypatch.setenv("ECOECO_CACHE", str(tmp_path / "cache"))
+    real = build.components()
+    prev, cur = real["kubernetes_previous"], real["kubernetes"]
+    assert prev.version == build.VERSIONS["kubernetes_previous"] != cur.version
+    assert prev.bin_dir.name == f"kubernetes-{prev.version}"
+    assert prev.work_dir.name == f"kubernetes-{prev.version}"
+    assert prev.binaries == cur.binaries and prev.recipe is cur.recipe
+    built: list[str] = []
+
+    def recipe(comp: build.Component, work: Path, out: Path) -> None:  # noqa: ARG001
+        built.append(comp.version)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in comp.binaries:
+            (out / name).write_text("#!/bin/sh\n", encoding="utf-8")
+
+    fast = build.Component(prev.name, prev.version, prev.binaries, recipe, family=prev.family,
+                           on_demand=prev.on_demand)
+    monkeypatch.setattr(build, "components", lambda: {**real, prev.name: fast})
+    lock = build.cache_dir() / "locks" / "kubernetes.lock"
+    lock.parent.mkdir(parents=True)
+    with lock.open("w") as held:  # another run building the current release
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(target=build.ensure, args=("kubernetes_previous",),
+                                  kwargs={"log": lambda _msg: None})
+        worker.start()
+        worker.join(timeout=10)
+        assert not worker.is_alive(), "kubernetes_previous waited for the kubernetes lock"
+    assert built == [prev.version]
+    assert (tmp_path / "cache" / "bin" / f"kubernetes-{prev.version}" / "kubeadm").is_file()
+
+
+def test_a_plain_build_leaves_the_on_demand_components_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(build, "ensure", lambda name, log=print: asked.append(name))
+    assert build.main([]) == 0
+    assert "kubernetes_previous" not in asked and "kubernetes" in asked
+    asked.clear()
+    assert build.main(["kubernetes_previous"]) == 0
+    assert asked == ["kubernetes_previous"]

@@ -10,6 +10,7 @@ of the Go output.
 Command line::
 
     python -m tools.localcluster.build [component ...]   # default: all
+    python -m tools.localcluster.build kubernetes_previous  # v1.36.3 for day 2
 """
 
 from __future__ import annotations
@@ -55,14 +56,21 @@ class Component:
     binaries: tuple[str, ...]
     recipe: Callable[["Component", Path, Path], None]
     env: dict[str, str] = field(default_factory=dict)
+    # What the cache directories are named after (default: ``name``).  Two
+    # components of one family (``kubernetes`` and ``kubernetes_previous``) share
+    # the ``<family>-<version>`` layout but not their build lock, so the
+    # previous release can build while another run builds the current one.
+    family: str = ""
+    # Built by ``ensure(name)`` only, not by a plain ``build`` (``make build``).
+    on_demand: bool = False
 
     @property
     def bin_dir(self) -> Path:
-        return cache_dir() / "bin" / f"{self.name}-{self.version}"
+        return cache_dir() / "bin" / f"{self.family or self.name}-{self.version}"
 
     @property
     def work_dir(self) -> Path:
-        return cache_dir() / "src" / f"{self.name}-{self.version}"
+        return cache_dir() / "src" / f"{self.family or self.name}-{self.version}"
 
     def built(self) -> bool:
         return all((self.bin_dir / b).is_file() for b in self.binaries)
@@ -213,6 +221,9 @@ def components() -> dict[str, Component]:
         c.name: c
         for c in (
             Component("kubernetes", v["kubernetes"], K8S_COMMANDS, _build_kubernetes),
+            # The release the day-2 test installs first and upgrades from.
+            Component("kubernetes_previous", v["kubernetes_previous"], K8S_COMMANDS,
+                      _build_kubernetes, family="kubernetes", on_demand=True),
             Component("etcd", v["etcd"], ("etcd",), _build_etcd),
             Component("kwok", v["kwok"], ("kwok",), _go_install("sigs.k8s.io/kwok/cmd/kwok")),
             Component("kustomize", v["kustomize"], ("kustomize",),
@@ -285,9 +296,11 @@ def _build(comp: Component, log: Callable[[str], None]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help="components (default: all)")
+    parser.add_argument("names", nargs="*",
+                        help="components (default: all but the on-demand ones, "
+                             "e.g. kubernetes_previous)")
     args = parser.parse_args(argv)
-    names = args.names or list(components())
+    names = args.names or [n for n, c in components().items() if not c.on_demand]
     failed = []
     for name in names:
         try:

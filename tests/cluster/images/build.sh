@@ -20,6 +20,12 @@
 # $REPO/sample:v1 (ours, FROM scratch: sample/main.go) is also tagged under
 # every image name of the sample GitOps repo's prod overlays (rendered with
 # kustomize), which the test's waves run.
+# With ECOECO_CLUSTER_PREVIOUS=1 (tests/cluster/test_day2.py) the list also
+# carries versions.yml's kubernetes_previous: its control-plane images,
+# kube-proxy and the CoreDNS its kubeadm names (the binaries from
+# ~/.cache/ecoeco-gitops/bin/kubernetes-<previous>, python -m
+# tools.localcluster.build kubernetes_previous), so a cluster can be built at
+# the previous release and upgraded to the current one from one registry.
 # Also the machines' own image, $ECOECO_NODE_IMAGE:bookworm (default
 # localhost/ecoeco-node; Containerfile.node: sshd and the user debian), not listed.
 # Rebuilt only when the list is missing or older than its inputs, the machine
@@ -51,29 +57,40 @@ etcd=$(pin etcd)
 argocd=$(pin argocd)
 kustomize=$(pin kustomize)
 helm=$(pin helm)
-k8s_bin="$cache/bin/kubernetes-$k8s"
+# The releases whose images the list carries: the current one, and the previous on demand.
+releases=("$k8s")
+if [ "${ECOECO_CLUSTER_PREVIOUS:-0}" = 1 ]; then
+  releases+=("$(pin kubernetes_previous)")
+fi
 etcd_bin="$cache/bin/etcd-$etcd"
 argocd_bin="$cache/bin/argocd-$argocd"
 kustomize_bin="$cache/bin/kustomize-$kustomize"
 helm_bin="$cache/bin/helm-$helm"
-list="$cache/images/cluster-images-$k8s-$etcd-$argocd.list"
+list="$cache/images/cluster-images-$(IFS=-; echo "${releases[*]}")-$etcd-$argocd.list"
 base=${ECOECO_MACHINE_IMAGE:-localhost/ecoeco-machine}:bookworm
 manifest=${ECOECO_ARGOCD_MANIFEST:-${ECOECO_MANIFESTS_DIR:-$root/../shared/manifests}/argo-cd/$argocd/install.yaml}
 
-[ -x "$k8s_bin/kubeadm" ] || { echo "missing $k8s_bin/kubeadm (run: python -m tools.localcluster.build)" >&2; exit 1; }
-# The CoreDNS version is the one this kubeadm deploys.
-coredns=$("$k8s_bin/kubeadm" config images list --kubernetes-version "$k8s" --image-repository "$REPO" \
-          | sed -n 's|.*/coredns:||p')
-coredns_bin="$cache/bin/coredns-$coredns"
-if [ ! -x "$coredns_bin/coredns" ]; then
-  # Once per version: a static build from the Go module proxy (minutes on 2 cores).
-  echo "building coredns $coredns from its Go module" >&2
-  mkdir -p "$coredns_bin"
-  GOBIN="$coredns_bin.tmp" CGO_ENABLED=0 GOMAXPROCS=${GOMAXPROCS:-1} nice -n 15 \
-    go install -trimpath -ldflags=-s "github.com/coredns/coredns@$coredns" >&2
-  mv "$coredns_bin.tmp/coredns" "$coredns_bin/coredns"
-  rmdir "$coredns_bin.tmp"
-fi
+declare -A corednses=()  # CoreDNS version -> the release whose kubeadm names it
+for release in "${releases[@]}"; do
+  rel_bin="$cache/bin/kubernetes-$release"
+  [ -x "$rel_bin/kubeadm" ] || {
+    echo "missing $rel_bin/kubeadm (run: python -m tools.localcluster.build$([ "$release" = "$k8s" ] || echo ' kubernetes_previous'))" >&2
+    exit 1; }
+  # The CoreDNS version is the one this kubeadm deploys.
+  coredns=$("$rel_bin/kubeadm" config images list --kubernetes-version "$release" --image-repository "$REPO" \
+            | sed -n 's|.*/coredns:||p')
+  corednses[$coredns]=$release
+  coredns_bin="$cache/bin/coredns-$coredns"
+  if [ ! -x "$coredns_bin/coredns" ]; then
+    # Once per version: a static build from the Go module proxy (minutes on 2 cores).
+    echo "building coredns $coredns from its Go module" >&2
+    mkdir -p "$coredns_bin"
+    GOBIN="$coredns_bin.tmp" CGO_ENABLED=0 GOMAXPROCS=${GOMAXPROCS:-1} nice -n 15 \
+      go install -trimpath -ldflags=-s "github.com/coredns/coredns@$coredns" >&2
+    mv "$coredns_bin.tmp/coredns" "$coredns_bin/coredns"
+    rmdir "$coredns_bin.tmp"
+  fi
+done
 [ -f "$manifest" ] || { echo "missing the Argo CD manifest $manifest (set ECOECO_ARGOCD_MANIFEST)" >&2; exit 1; }
 # The image names install.yaml uses (the Deployments run what they name).
 argocd_image=$(sed -n 's|^ *image: *\(.*/argocd:.*\)$|\1|p' "$manifest" | sort -u)
@@ -83,8 +100,14 @@ if [ "$(echo "$argocd_image" | wc -l)" != 1 ] || [ "$(echo "$redis_image" | wc -
   exit 1
 fi
 
-inputs=("$k8s_bin/kube-apiserver" "$k8s_bin/kube-controller-manager" "$k8s_bin/kube-scheduler"
-        "$k8s_bin/kube-proxy" "$etcd_bin/etcd" "$coredns_bin/coredns" "$argocd_bin/argocd"
+inputs=()
+for release in "${releases[@]}"; do
+  for binary in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
+    inputs+=("$cache/bin/kubernetes-$release/$binary")
+  done
+done
+for coredns in "${!corednses[@]}"; do inputs+=("$cache/bin/coredns-$coredns/coredns"); done
+inputs+=("$etcd_bin/etcd" "$argocd_bin/argocd"
         "$kustomize_bin/kustomize" "$helm_bin/helm" "$manifest" "$here/Containerfile" "$here/Containerfile.pause"
         "$here/Containerfile.coredns" "$here/Containerfile.kube-proxy" "$here/Containerfile.argocd"
         "$here/Containerfile.redis" "$here/Containerfile.sample" "$here/argocd/gpg-wrapper.sh"
@@ -129,9 +152,11 @@ build() {  # $1 binary path, $2 image name:tag
   podman build -q --build-arg "BINARY=$name" -t "$REPO/$2" "$ctx/$name" >/dev/null
   images+=("$REPO/$2")
 }
-build "$k8s_bin/kube-apiserver" "kube-apiserver:$k8s"
-build "$k8s_bin/kube-controller-manager" "kube-controller-manager:$k8s"
-build "$k8s_bin/kube-scheduler" "kube-scheduler:$k8s"
+for release in "${releases[@]}"; do
+  for binary in kube-apiserver kube-controller-manager kube-scheduler; do
+    build "$cache/bin/kubernetes-$release/$binary" "$binary:$release"
+  done
+done
 build "$etcd_bin/etcd" "etcd:$etcd"
 
 on_debian() {  # $1 Containerfile, $2 image name:tag, $3... files of the context
@@ -141,14 +166,18 @@ on_debian() {  # $1 Containerfile, $2 image name:tag, $3... files of the context
   podman build -q -f "$file" --build-arg "BASE=$base" -t "$image" "$dir" >/dev/null
   images+=("$image")
 }
-on_debian "$here/Containerfile.kube-proxy" "$REPO/kube-proxy:$k8s" "$k8s_bin/kube-proxy"
+for release in "${releases[@]}"; do
+  on_debian "$here/Containerfile.kube-proxy" "$REPO/kube-proxy:$release" "$cache/bin/kubernetes-$release/kube-proxy"
+done
 on_debian "$here/Containerfile.argocd" "$argocd_image" "$argocd_bin/argocd" "$kustomize_bin/kustomize" \
   "$helm_bin/helm" "$here/argocd/gpg-wrapper.sh" "$here/argocd/git-verify-wrapper.sh"
 on_debian "$here/Containerfile.redis" "$redis_image"
-mkdir -p "$ctx/coredns"
-cp "$coredns_bin/coredns" "$ctx/coredns/"
-podman build -q -f "$here/Containerfile.coredns" -t "$REPO/coredns:$coredns" "$ctx/coredns" >/dev/null
-images+=("$REPO/coredns:$coredns")
+for coredns in "${!corednses[@]}"; do
+  mkdir -p "$ctx/coredns-$coredns"
+  cp "$cache/bin/coredns-$coredns/coredns" "$ctx/coredns-$coredns/"
+  podman build -q -f "$here/Containerfile.coredns" -t "$REPO/coredns:$coredns" "$ctx/coredns-$coredns" >/dev/null
+  images+=("$REPO/coredns:$coredns")
+done
 
 mkdir -p "$ctx/go"
 (cd "$here/podnet" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$ctx/go/podnet" .)
