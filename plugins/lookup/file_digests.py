@@ -64,32 +64,20 @@ _raw:
       type: str
 """
 
-import hashlib
 import json
 import os
 import stat
 import tempfile
 
 from ansible.plugins.lookup import LookupBase
+from ansible_collections.ecoeco.gitops.plugins.module_utils.file_identity import identity, sha256_of
 
 # Digests of this controller process, by real path: (identity, sha256).
 _SEEN: dict = {}
 
 
-def _identity(st: os.stat_result) -> list:
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
-
-
 def _mode(st: os.stat_result) -> str:
     return "%04o" % stat.S_IMODE(st.st_mode)
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_cache_file() -> str:
@@ -132,15 +120,15 @@ def digests(paths: list, cache_file: str) -> list:
         if not os.path.isfile(real):
             out.append({"path": path, "exists": False})
             continue
-        ident = _identity(st)
+        ident = identity(st)
         for source in (_SEEN, kept):
             entry = source.get(real)
             if isinstance(entry, (list, tuple)) and len(entry) == 2 and list(entry[0]) == ident:
                 sha = entry[1]
                 break
         else:
-            sha = _sha256(real)
-            if _identity(os.stat(real)) != ident:  # written while read: do not keep it
+            sha = sha256_of(real)
+            if identity(os.stat(real)) != ident:  # written while read: do not keep it
                 out.append({"path": path, "exists": True, "size": st.st_size, "sha256": sha, "mode": _mode(st)})
                 continue
         _SEEN[real] = (ident, sha)

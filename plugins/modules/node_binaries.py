@@ -134,7 +134,6 @@ hashed:
 """
 
 import grp
-import hashlib
 import json
 import os
 import pwd
@@ -142,6 +141,7 @@ import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ecoeco.gitops.plugins.module_utils.file_identity import identity, sha256_of
 
 ARGUMENT_SPEC = {
     "directory": {"type": "path", "required": True},
@@ -154,20 +154,6 @@ ARGUMENT_SPEC = {
     "units": {"type": "list", "elements": "str", "default": []},
     "stat_paths": {"type": "list", "elements": "path", "default": []},
 }
-
-
-def identity(st: os.stat_result) -> list:
-    """What must stay the same for a recorded digest to be trusted: any write, replacement, rename over,
-    touch, chmod or chown moves the change time (or the inode)."""
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _uid(owner: str) -> int:

@@ -14,8 +14,8 @@ def test_hashes_once_then_reads_the_cache_and_rehashes_a_changed_file(tmp_path, 
     art.write_bytes(b"v1")
     cache = tmp_path / "cache" / "digests.json"
     calls = []
-    real = file_digests._sha256
-    monkeypatch.setattr(file_digests, "_sha256", lambda p: calls.append(p) or real(p))
+    real = file_digests.sha256_of
+    monkeypatch.setattr(file_digests, "sha256_of", lambda p: calls.append(p) or real(p))
     monkeypatch.setattr(file_digests, "_SEEN", {})
     missing = str(tmp_path / "absent")
     out = file_digests.digests([str(art), missing], str(cache))
