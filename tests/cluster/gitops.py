@@ -45,13 +45,17 @@ def materialize(workdir: Path) -> Path:
     return bare
 
 
-def publish(machines: Machines, bare: Path) -> None:
-    """Copy the bare repo to REPO_PATH on every node (owned by uid 999, Argo CD's user)."""
+def publish(machines: Machines, bare: Path, hosts: tuple[str, ...] | None = None) -> None:
+    """Copy the bare repo to REPO_PATH on every node, or on ``hosts`` (owned by uid 999, Argo CD's user).
+
+    The repo-server's hostPath mount holds the directory it found at its start: replacing the directory
+    on a node where it runs leaves it a deleted one ("repository not found"), so a machine added later
+    gets the repo with ``hosts`` and the others are left alone."""
     archive = bare.parent / "gitops.tar"
     with tarfile.open(archive, "w") as tar:
         tar.add(bare, arcname="gitops.git")
     parent = str(Path(REPO_PATH).parent)
-    for host in machines.hosts:
+    for host in hosts or machines.hosts:
         machines.exec(host, "rm", "-rf", REPO_PATH)
         machines.exec(host, "mkdir", "-p", parent)
         podman("cp", str(archive), f"{machines.container(host)}:{parent}/gitops.tar")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from benchmarks.env import read_times
 from benchmarks.rerun import slowest_tasks
@@ -77,6 +77,14 @@ def phase_split(records: list[dict[str, Any]], total: float) -> dict[str, float]
     return split
 
 
+def _records_so_far(times: Path) -> list[dict[str, Any]]:
+    """The records of a run still writing them (a half-written last line is left for the next look)."""
+    try:
+        return read_times(times)
+    except ValueError:
+        return []
+
+
 def run_site(phases: tuple[str, ...], env: dict[str, str], times_dir: Path, label: str, *,
              timeout: float = 1800, check: bool = False, diff: bool = False,
              extra_vars: dict[str, Any] | None = None,
@@ -89,9 +97,13 @@ def run_site(phases: tuple[str, ...], env: dict[str, str], times_dir: Path, labe
 def run_profiled(playbook: str, env: dict[str, str], times_dir: Path, label: str, *,
                  tags: str | None = None, timeout: float = 1800, check: bool = False, diff: bool = False,
                  extra_vars: dict[str, Any] | None = None,
-                 inventories: tuple[Path, ...] = (INVENTORY,)) -> ProfiledRun:
+                 inventories: tuple[Path, ...] = (INVENTORY,),
+                 interrupt_when: Callable[[list[dict[str, Any]]], bool] | None = None) -> ProfiledRun:
     """Any playbook of the collection with both callbacks, on one or more inventory sources
-    (day 2: inventories/podman plus a file of the test's for a machine added later)."""
+    (day 2: inventories/podman plus a file of the test's for a machine added later).
+
+    ``interrupt_when`` gets the run's bench_times records so far; the run is interrupted (SIGINT) the first
+    time it returns true."""
     times = times_dir / f"{label}.times.jsonl"
     times.unlink(missing_ok=True)
     profiled = dict(env, ANSIBLE_CALLBACK_PLUGINS=str(CALLBACK_DIR),
@@ -99,7 +111,9 @@ def run_profiled(playbook: str, env: dict[str, str], times_dir: Path, label: str
                     PROFILE_TASKS_TASK_OUTPUT_LIMIT="25", BENCH_TIMES_FILE=str(times))
     more = [arg for source in inventories[1:] for arg in ("-i", str(source))]
     result = run_playbook(playbook, inventories[0], tags=tags, env=profiled, timeout=timeout,
-                          check=check, diff=diff, extra_vars=extra_vars, args=more)
+                          check=check, diff=diff, extra_vars=extra_vars, args=more,
+                          interrupt_when=None if interrupt_when is None
+                          else lambda: interrupt_when(_records_so_far(times)))
     records = read_times(times)
     return ProfiledRun(result, phase_split(records, result.seconds), profile_table(result.stdout), records)
 

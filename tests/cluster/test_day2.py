@@ -23,8 +23,11 @@ test_site_cluster.py's checks, on a cluster built at versions.yml's
    Node cordoned and in the cluster, and resets nothing.
 5. ``ecoeco.gitops.upgrade`` (``--check`` first: nothing changes) upgrades
    cp1, worker1, worker2 to versions.yml's kubernetes, one at a time, the
-   waves verified after every node; then every node runs the new kubelet, and
-   pods on two nodes reach each other and a Service by name and ClusterIP.
+   waves verified after every node. The first run is interrupted (SIGINT,
+   as a user's Ctrl-C) once worker1 is drained; the rerun skips cp1 and
+   continues with worker1 and worker2. Then every node runs the new kubelet,
+   a third run changes nothing, and pods on two nodes reach each other and a
+   Service by name and ClusterIP.
 
 Wall time per operation is printed at the end (and on a failure, what was
 measured so far). Set ECOECO_CLUSTER_KEEP=1 to keep the machines.
@@ -272,7 +275,7 @@ def test_day2_add_remove_blocked_drain_and_upgrade(machines: Machines, tmp_path:
         machines.add(NEW_WORKER)
         machines.ssh.authorize(machines, (NEW_WORKER,))
         machines.ssh.check(machines, (NEW_WORKER,))
-        gitops.publish(machines, bare)  # the repo-server may land on any worker
+        gitops.publish(machines, bare, (NEW_WORKER,))  # the repo-server may land on any worker
     inventories = (profile.INVENTORY, _new_worker_inventory(machines, tmp_path / "day2-hosts.yml"))
     marks_before = _node_marks(machines, original)
     join_start = time.monotonic()
@@ -381,13 +384,36 @@ def test_day2_add_remove_blocked_drain_and_upgrade(machines: Machines, tmp_path:
     for host in original:
         version = machines.exec(host, "kubeadm", "version", "-o", "short").stdout.strip()
         assert version == PREVIOUS, (host, version, "--check replaced kubeadm")
+    # Interrupted as a user's Ctrl-C would, once worker1 is drained: cp1 upgraded, worker1 cordoned.
+    stopped_at = original[1]
+
+    def worker_drained(records: list[dict[str, Any]]) -> bool:
+        return any(r.get("event") == "ok" and r.get("host") == stopped_at
+                   and r.get("task", "").startswith("Drain the node") for r in records)
     run = profile.run_profiled("ecoeco.gitops.upgrade", cur_env, tmp_path, "upgrade", timeout=3600,
-                               extra_vars=upgrade_vars)
-    TIMES[f"upgrade {PREVIOUS} -> {CURRENT} (3 nodes, serial)"] = run.seconds
+                               extra_vars=upgrade_vars, interrupt_when=worker_drained)
+    TIMES[f"upgrade {PREVIOUS} -> {CURRENT}, interrupted after {stopped_at}'s drain"] = run.seconds
     for host, seconds in profile.serial_spans(run.records).items():
-        TIMES[f"  upgrade of {host} (drain, kubeadm, kubelet, Ready, uncordon, waves)"] = seconds
-    print(f"upgrade recap: {run.result.recap}\nprofile_tasks, upgrade:\n{run.profile}")
-    assert run.result.ok, f"upgrade: {run.result}"
+        TIMES[f"  upgrade of {host} (drain, kubeadm, kubelet, API settled, Ready, uncordon, waves)"] = seconds
+    print(f"upgrade (interrupted) recap: {run.result.recap}\nprofile_tasks:\n{run.profile}")
+    print("\n".join(line for line in run.result.stdout.splitlines() if "API server on" in line))
+    assert not run.result.ok and worker_drained(run.records), f"upgrade was not interrupted there: {run.result}"
+    waves_checked = [r["host"] for r in run.records
+                     if r.get("event") == "ok" and r.get("task", "").startswith("Verify the waves")]
+    assert waves_checked == [original[0]], (waves_checked, str(run.result))
+    versions = _kubelet_versions(machines)
+    assert versions[original[0]] == CURRENT and versions[original[2]] == PREVIOUS, versions
+    assert _nodes(machines)[stopped_at]["spec"].get("unschedulable") is True, "worker1 should stay cordoned"
+
+    # The rerun continues where it stopped: cp1 is skipped (already at the target), worker1 and worker2 upgraded.
+    run = profile.run_profiled("ecoeco.gitops.upgrade", cur_env, tmp_path, "upgrade-continued", timeout=3600,
+                               extra_vars=upgrade_vars)
+    TIMES["upgrade rerun after the interruption (continues with the workers)"] = run.seconds
+    for host, seconds in profile.serial_spans(run.records).items():
+        TIMES[f"  {host}"] = seconds
+    print(f"upgrade (continued) recap: {run.result.recap}\nprofile_tasks:\n{run.profile}")
+    assert run.result.ok, f"upgrade rerun: {run.result}"
+    assert run.result.recap[original[0]]["changed"] == 0, run.result.recap
     waves_checked = [r["host"] for r in run.records
                      if r.get("event") == "ok" and r.get("task", "").startswith("Verify the waves")]
     assert waves_checked == list(original), waves_checked

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from tools.localcluster.versions import REPO_ROOT
 
@@ -68,8 +70,12 @@ def run_playbook(playbook: str | Path, inventory: str | Path | None = None, *,
                  extra_vars: dict[str, Any] | None = None, check: bool = False,
                  diff: bool = False, limit: str | None = None, tags: str | None = None,
                  verbosity: int = 0, env: dict[str, str] | None = None,
-                 args: Iterable[str] = (), timeout: float = 900) -> PlaybookResult:
-    """Run ``ansible-playbook`` (a path or an FQCN like ecoeco.gitops.site)."""
+                 args: Iterable[str] = (), timeout: float = 900,
+                 interrupt_when: Callable[[], bool] | None = None) -> PlaybookResult:
+    """Run ``ansible-playbook`` (a path or an FQCN like ecoeco.gitops.site).
+
+    With ``interrupt_when``, the run is interrupted as a user's Ctrl-C does (SIGINT to its PID, SIGKILL
+    30 s later) the first time the predicate, asked every half second, holds: an upgrade stopped half way."""
     cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook)]
     if inventory:
         cmd += ["-i", str(inventory)]
@@ -87,7 +93,33 @@ def run_playbook(playbook: str | Path, inventory: str | Path | None = None, *,
         cmd.append("-" + "v" * verbosity)
     cmd += list(args)
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=ansible_env(env), capture_output=True,
-                          text=True, timeout=timeout, check=False)
-    return PlaybookResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start,
-                          parse_recap(proc.stdout))
+    if interrupt_when is None:
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=ansible_env(env), capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        return PlaybookResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start,
+                              parse_recap(proc.stdout))
+    return _run_interrupted(cmd, env, timeout, interrupt_when, start)
+
+
+def _run_interrupted(cmd: list[str], env: dict[str, str] | None, timeout: float,
+                     interrupt_when: Callable[[], bool], start: float) -> PlaybookResult:
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        with subprocess.Popen(cmd, cwd=REPO_ROOT, env=ansible_env(env), stdout=out, stderr=err,
+                              text=True) as proc:
+            interrupted_at = None
+            while proc.poll() is None:
+                now = time.monotonic()
+                if now - start > timeout:
+                    proc.kill()
+                    proc.wait(timeout=30)
+                    raise subprocess.TimeoutExpired(cmd, timeout)
+                if interrupted_at is None and interrupt_when():
+                    proc.send_signal(signal.SIGINT)
+                    interrupted_at = now
+                elif interrupted_at is not None and now - interrupted_at > 30:
+                    proc.kill()
+                time.sleep(0.5)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    return PlaybookResult(proc.returncode, stdout, stderr, time.monotonic() - start, parse_recap(stdout))
