@@ -51,15 +51,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.cluster import gitops, pod_network, profile, registry
-from tests.cluster.ssh import SshAccess
+from tests.cluster import bring_up, gitops, pod_network, profile, registry
 from tests.cluster.machines import REPO_ROOT, Machines
 from tools.localcluster.argocd import manifest_path
 from tools.localcluster.versions import VERSIONS, cache_dir
@@ -102,39 +100,8 @@ def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     assert cluster_binaries["kubernetes"] == K8S_BIN and cluster_binaries["cni-plugins"] == CNI_BIN
     made = Machines(prefix=os.environ.get("ECOECO_CLUSTER_PREFIX", "ecoeco-cluster"),
                     subnet=os.environ.get("ECOECO_CLUSTER_SUBNET", "10.213.7.0/24"))
-
-    served: list[registry.Registry] = []
-    access = SshAccess(tmp_path_factory.mktemp("ssh"))
-
-    def finalize() -> None:
-        ssh_errors = access.close()  # the ControlPersist masters, by their sockets
-        for running in served:
-            running.stop()
-            shutil.rmtree(running.workdir / "storage", ignore_errors=True)  # the log stays
-        if os.environ.get("ECOECO_CLUSTER_KEEP") == "1":
-            print(f"\nkept: {made.made_containers} {made.made_volumes} {made.made_network}; "
-                  f"ssh -i {access.key} -o UserKnownHostsFile={access.known_hosts} debian@{made.address('cp1')}")
-            return
-        errors = made.destroy()
-        assert not errors + ssh_errors, errors + ssh_errors
-
-    request.addfinalizer(finalize)
-    images = _build_images()
-    # control_plane fetches admin.conf here; node_labels reaches the API with it.
-    made.kubeconfig = tmp_path_factory.mktemp("cluster") / "admin.conf"
-    access.make_key()
-    made.create()
-    access.authorize(made)
-    access.check(made)
-    made.ssh = access
-    # The network's bridge (its gateway address on this machine) exists once the machines run.
-    start = time.monotonic()
-    served.append(registry.Registry(f"{registry.gateway(made.network)}:{registry.PORT}",
-                                    tmp_path_factory.mktemp("registry")))
-    served[0].start()
-    served[0].push(images, LOCAL_REPO)
-    made.registry = served[0]
-    made.timings["images pushed to the registry (test)"] = time.monotonic() - start
+    made, pushed = bring_up.machines_with_registry(request, tmp_path_factory, made, _build_images(), LOCAL_REPO)
+    made.timings[f"{bring_up.PUSHED} (test)"] = pushed
     return made
 
 

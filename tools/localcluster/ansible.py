@@ -104,8 +104,10 @@ def run_playbook(playbook: str | Path, inventory: str | Path | None = None, *,
 def _run_interrupted(cmd: list[str], env: dict[str, str] | None, timeout: float,
                      interrupt_when: Callable[[], bool], start: float) -> PlaybookResult:
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        with subprocess.Popen(cmd, cwd=REPO_ROOT, env=ansible_env(env), stdout=out, stderr=err,
-                              text=True) as proc:
+        # A background job of a non-interactive shell (make ... &) inherits SIGINT ignored; the child gets
+        # the default back, so Python turns the signal into KeyboardInterrupt as at a terminal.
+        with subprocess.Popen(cmd, cwd=REPO_ROOT, env=ansible_env(env), stdout=out, stderr=err, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as proc:
             interrupted_at = None
             while proc.poll() is None:
                 now = time.monotonic()
