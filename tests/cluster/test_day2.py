@@ -24,8 +24,10 @@ test_site_cluster.py's checks, on a cluster built at versions.yml's
 5. ``ecoeco.gitops.upgrade`` (``--check`` first: nothing changes) upgrades
    cp1, worker1, worker2 to versions.yml's kubernetes, one at a time, the
    waves verified after every node. The first run is interrupted (SIGINT,
-   as a user's Ctrl-C) once worker1 is drained; the rerun skips cp1 and
-   continues with worker1 and worker2. Then every node runs the new kubelet,
+   as a user's Ctrl-C) once worker1 is drained, which leaves worker1 cordoned
+   and marked ``ecoeco.gitops/upgrading-to``; the rerun skips cp1 (waves
+   unchecked: nothing done there) and continues with worker1 and worker2,
+   then no node is cordoned or marked. Then every node runs the new kubelet,
    a third run changes nothing, and pods on two nodes reach each other and a
    Service by name and ClusterIP.
 
@@ -37,7 +39,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster import gitops, pod_network, profile, registry
+from tests.cluster import bring_up, gitops, pod_network, profile
 from tests.cluster.machines import REPO_ROOT, Machines
-from tests.cluster.ssh import SshAccess
 from tests.cluster.test_site_cluster import (LOCAL_REPO, _addons_running, _argocd_available, _check_waves, _kube_system_running,
                                              _wait)
 from tools.localcluster.argocd import manifest_path
@@ -62,6 +62,7 @@ CNI_BIN = cache_dir() / "bin" / f"cni-plugins-{VERSIONS['cni_plugins']}"
 NEW_WORKER = "worker3"
 NEW_LABEL = {"workload": "batch"}
 NS = "day2"
+UPGRADE_MARK = "ecoeco.gitops/upgrading-to"  # the upgrade role's mark on a node it has begun
 KUBECTL = ("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf")
 # The site.yml variables that pin the release (role defaults: versions.yml's kubernetes).
 AT_PREVIOUS = {"kubeadm_version": PREVIOUS, "control_plane_kubernetes_version": PREVIOUS}
@@ -90,39 +91,11 @@ def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     assert day2_binaries["kubernetes_previous"] == PREV_BIN and day2_binaries["kubernetes"] == CUR_BIN
     made = Machines(prefix=os.environ.get("ECOECO_DAY2_PREFIX", "ecoeco-day2"),
                     subnet=os.environ.get("ECOECO_DAY2_SUBNET", "10.213.9.0/24"))
-    served: list[registry.Registry] = []
-    access = SshAccess(tmp_path_factory.mktemp("ssh"))
-
-    def finalize() -> None:
-        _print_times()
-        ssh_errors = access.close()
-        for running in served:
-            running.stop()
-            shutil.rmtree(running.workdir / "storage", ignore_errors=True)
-        if os.environ.get("ECOECO_CLUSTER_KEEP") == "1":
-            print(f"\nkept: {made.made_containers} {made.made_volumes} {made.made_network}; "
-                  f"ssh -i {access.key} -o UserKnownHostsFile={access.known_hosts} debian@{made.address('cp1')}")
-            return
-        errors = made.destroy()
-        assert not errors + ssh_errors, errors + ssh_errors
-
-    request.addfinalizer(finalize)
     start = time.monotonic()
     images = _build_images()
     TIMES["images (both releases; cached after the first run)"] = time.monotonic() - start
-    made.kubeconfig = tmp_path_factory.mktemp("cluster") / "admin.conf"
-    access.make_key()
-    made.create()
-    access.authorize(made)
-    access.check(made)
-    made.ssh = access
-    start = time.monotonic()
-    served.append(registry.Registry(f"{registry.gateway(made.network)}:{registry.PORT}",
-                                    tmp_path_factory.mktemp("registry")))
-    served[0].start()
-    served[0].push(images, LOCAL_REPO)
-    made.registry = served[0]
-    TIMES["images pushed to the registry"] = time.monotonic() - start
+    made, TIMES[bring_up.PUSHED] = bring_up.machines_with_registry(request, tmp_path_factory, made, images,
+                                                                   LOCAL_REPO, before_cleanup=_print_times)
     return made
 
 
@@ -384,15 +357,16 @@ def test_day2_add_remove_blocked_drain_and_upgrade(machines: Machines, tmp_path:
     for host in original:
         version = machines.exec(host, "kubeadm", "version", "-o", "short").stdout.strip()
         assert version == PREVIOUS, (host, version, "--check replaced kubeadm")
-    # Interrupted as a user's Ctrl-C would, once worker1 is drained: cp1 upgraded, worker1 cordoned.
+    # Interrupted as a user's Ctrl-C would, once worker1 is drained (its next task, the binaries of the new
+    # release, has begun): cp1 upgraded, worker1 cordoned.
     stopped_at = original[1]
 
     def worker_drained(records: list[dict[str, Any]]) -> bool:
         return any(r.get("event") == "ok" and r.get("host") == stopped_at
-                   and r.get("task", "").startswith("Drain the node") for r in records)
+                   and r.get("task", "").startswith("Install kubeadm, kubelet and kubectl") for r in records)
     run = profile.run_profiled("ecoeco.gitops.upgrade", cur_env, tmp_path, "upgrade", timeout=3600,
                                extra_vars=upgrade_vars, interrupt_when=worker_drained)
-    TIMES[f"upgrade {PREVIOUS} -> {CURRENT}, interrupted after {stopped_at}'s drain"] = run.seconds
+    TIMES[f"upgrade {PREVIOUS} -> {CURRENT}, interrupted after {stopped_at}'s drain (SIGINT)"] = run.seconds
     for host, seconds in profile.serial_spans(run.records).items():
         TIMES[f"  upgrade of {host} (drain, kubeadm, kubelet, API settled, Ready, uncordon, waves)"] = seconds
     print(f"upgrade (interrupted) recap: {run.result.recap}\nprofile_tasks:\n{run.profile}")
@@ -403,9 +377,12 @@ def test_day2_add_remove_blocked_drain_and_upgrade(machines: Machines, tmp_path:
     assert waves_checked == [original[0]], (waves_checked, str(run.result))
     versions = _kubelet_versions(machines)
     assert versions[original[0]] == CURRENT and versions[original[2]] == PREVIOUS, versions
-    assert _nodes(machines)[stopped_at]["spec"].get("unschedulable") is True, "worker1 should stay cordoned"
+    left = _nodes(machines)[stopped_at]
+    assert left["spec"].get("unschedulable") is True, "worker1 should stay cordoned"
+    assert (left["metadata"].get("annotations") or {}).get(UPGRADE_MARK) == CURRENT, left["metadata"]
 
-    # The rerun continues where it stopped: cp1 is skipped (already at the target), worker1 and worker2 upgraded.
+    # The rerun continues where it stopped: cp1 is skipped (already at the target; its waves are not checked,
+    # which would wait on the pods worker1's drain left Pending), worker1 and worker2 are upgraded.
     run = profile.run_profiled("ecoeco.gitops.upgrade", cur_env, tmp_path, "upgrade-continued", timeout=3600,
                                extra_vars=upgrade_vars)
     TIMES["upgrade rerun after the interruption (continues with the workers)"] = run.seconds
@@ -416,14 +393,18 @@ def test_day2_add_remove_blocked_drain_and_upgrade(machines: Machines, tmp_path:
     assert run.result.recap[original[0]]["changed"] == 0, run.result.recap
     waves_checked = [r["host"] for r in run.records
                      if r.get("event") == "ok" and r.get("task", "").startswith("Verify the waves")]
-    assert waves_checked == list(original), waves_checked
+    assert waves_checked == list(original[1:]), waves_checked
+    assert f"{original[0]}: kubelet {CURRENT} = target, skipped" in run.result.stdout, str(run.result)
+    assert (f"{stopped_at}: kubelet {PREVIOUS} -> {CURRENT}, finishing the upgrade an earlier run left"
+            in run.result.stdout), str(run.result)
     assert _kubelet_versions(machines) == {h: CURRENT for h in original}, _kubelet_versions(machines)
     server = machines.exec(original[0], *KUBECTL, "version", "-o", "json").stdout
     assert json.loads(server)["serverVersion"]["gitVersion"] == CURRENT, server
     assert not any(n["spec"].get("unschedulable") for n in _nodes(machines).values())
+    assert not any(UPGRADE_MARK in (n["metadata"].get("annotations") or {}) for n in _nodes(machines).values())
     again = profile.run_profiled("ecoeco.gitops.upgrade", cur_env, tmp_path, "upgrade-again", timeout=900,
                                  extra_vars=upgrade_vars)
-    TIMES["upgrade again (every node at the target: skipped, waves verified)"] = again.seconds
+    TIMES["upgrade again (every node at the target: skipped)"] = again.seconds
     assert again.result.ok and again.result.changed == 0, f"upgrade rerun: {again.result}"
 
     # ---- 6. the pod network and Services after the upgrade -------------------------------------

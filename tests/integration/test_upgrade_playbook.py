@@ -5,8 +5,10 @@ Here the hosts are kwok nodes reached with the local connection (nothing runs on
 API has decided), and these are checked:
 
 - ``--check`` reports the nodes it would upgrade and writes nothing (audit log);
-- a node whose kubelet already reports the target version is skipped (a rerun goes on where an
-  interrupted upgrade stopped);
+- a node whose kubelet already reports the target version is skipped, waves unchecked (a rerun goes
+  on where an interrupted upgrade stopped);
+- a node an interrupted run left at the target version, cordoned and marked
+  ``ecoeco.gitops/upgrading-to`` is finished: uncordoned, mark cleared, waves verified;
 - when the waves are not healthy after a node (here: no root Application at all), the play stops
   there and the next node is not touched.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,6 +36,7 @@ pytestmark = pytest.mark.controlplane
 
 TARGET = VERSIONS["kubernetes"]
 HOSTS = ("k8s-master", "k8s-worker-1", "k8s-api-scan")
+MARK = "ecoeco.gitops/upgrading-to"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +47,7 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "k8s_control_plane": {"hosts": {HOSTS[0]: {}}},
         "k8s_workers": {"hosts": {h: {} for h in HOSTS[1:]}}}}}}}
     path = tmp_path_factory.mktemp("upgrade") / "hosts.yml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")  # HOSTS order
     return path
 
 
@@ -85,14 +89,41 @@ def test_check_mode_skips_upgraded_nodes_and_writes_nothing(
     assert writes == [], writes
 
 
-def test_unhealthy_waves_stop_the_upgrade_before_the_next_node(
-        cluster: Cluster, kubeconfig: str, inventory: Path, master_at_target: None) -> None:
+@pytest.fixture()
+def worker_left_mid_upgrade(cluster: Cluster) -> Iterator[str]:
+    """HOSTS[1] as an interrupted run leaves it after its kubelet restart: at the target, cordoned, marked."""
+    name = HOSTS[1]
+    before = cluster.api.get(f"/api/v1/nodes/{name}")["status"]["nodeInfo"]["kubeletVersion"]
+    cluster.kubectl("patch", "node", name, "--subresource=status", "--type", "merge",
+                    "-p", f'{{"status":{{"nodeInfo":{{"kubeletVersion":"{TARGET}"}}}}}}')
+    cluster.kubectl("annotate", "node", name, f"{MARK}={TARGET}", "--overwrite")
+    cluster.kubectl("cordon", name)
+    yield name
+    cluster.kubectl("patch", "node", name, "--subresource=status", "--type", "merge",
+                    "-p", f'{{"status":{{"nodeInfo":{{"kubeletVersion":"{before}"}}}}}}')
+    cluster.kubectl("annotate", "node", name, f"{MARK}-")
+    cluster.kubectl("uncordon", name)
+
+
+def test_a_rerun_finishes_the_interrupted_node_and_unhealthy_waves_stop_it(
+        cluster: Cluster, kubeconfig: str, inventory: Path, master_at_target: None,
+        worker_left_mid_upgrade: str) -> None:
     begin = time.monotonic()
     result = _upgrade(kubeconfig, inventory)
     assert not result.ok, str(result)
     assert time.monotonic() - begin < 10 + 120
+    # The control plane is done and unmarked: skipped, and its waves not checked (which would have failed
+    # here and stopped the rerun before the node it has to finish).
+    assert f"{HOSTS[0]}: kubelet {TARGET} = target, skipped" in result.stdout, str(result)
+    assert result.recap[HOSTS[0]]["failed"] == 0, str(result)
+    assert (f"{worker_left_mid_upgrade}: kubelet {TARGET} = target, finishing the upgrade an earlier run left"
+            in result.stdout), str(result)
+    node = cluster.api.get(f"/api/v1/nodes/{worker_left_mid_upgrade}")
+    assert not node["spec"].get("unschedulable"), node["spec"]
+    assert MARK not in (node["metadata"].get("annotations") or {}), node["metadata"]
+    # Then the waves after it are not healthy (no root Application): the play stops there.
     assert "Verify the waves of the root Application" in result.stdout
-    assert result.recap.get(HOSTS[0], {}).get("failed") == 1, str(result)
-    for worker in HOSTS[1:]:  # serial 1 + max_fail_percentage 0: never reached
-        assert worker not in result.recap or result.recap[worker]["ok"] == 0, str(result)
-        assert not _unschedulable(cluster, worker)
+    assert result.recap[worker_left_mid_upgrade]["failed"] == 1, str(result)
+    last = HOSTS[2]  # serial 1 + max_fail_percentage 0: never reached
+    assert last not in result.recap or result.recap[last]["ok"] == 0, str(result)
+    assert not _unschedulable(cluster, last)
