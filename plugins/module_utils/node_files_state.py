@@ -13,8 +13,12 @@ and decides.
 
 from __future__ import annotations
 
+import grp
 import hashlib
+import os
+import pwd
 import shlex
+import stat as stat_mod
 from typing import Any, Dict, Iterable, List, Mapping, Tuple
 
 STAT_PREFIX = "node-file "
@@ -34,6 +38,48 @@ def probe_command(directories: List[Mapping[str, Any]], files: List[Mapping[str,
     if files:
         lines.append(f"sha256sum -- {_quoted(e['path'] for e in files)} 2>/dev/null | sed 's/^/{SHA_PREFIX}/' || :")
     return "\n".join(lines)
+
+
+def _kind(mode: int, size: int) -> str:
+    """``stat -c %F``'s words for the types that matter here."""
+    if stat_mod.S_ISLNK(mode):
+        return "symbolic link"
+    if stat_mod.S_ISDIR(mode):
+        return "directory"
+    if stat_mod.S_ISREG(mode):
+        return "regular empty file" if size == 0 else "regular file"
+    return "other"
+
+
+def _name(lookup: Any, number: int) -> str:
+    try:
+        return lookup(number)[0]
+    except KeyError:
+        return str(number)
+
+
+def state_lines(paths: Iterable[str]) -> List[str]:
+    """The lines :func:`probe_command`'s shell prints, read in Python (for a module that reads the node anyway)."""
+    lines: List[str] = []
+    sums: List[str] = []
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        kind = _kind(st.st_mode, st.st_size)
+        lines.append(f"{STAT_PREFIX}{kind}|{stat_mod.S_IMODE(st.st_mode):o}|{_name(pwd.getpwuid, st.st_uid)}|"
+                     f"{_name(grp.getgrgid, st.st_gid)}|{st.st_uid}|{st.st_gid}|{path}")
+        if kind.startswith("regular") or (kind == "symbolic link" and os.path.isfile(path)):  # as sha256sum
+            digest = hashlib.sha256()
+            try:
+                with open(path, "rb") as handle:
+                    for chunk in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(chunk)
+            except OSError:
+                continue
+            sums.append(f"{SHA_PREFIX}{digest.hexdigest()}  {path}")
+    return lines + sums
 
 
 def _parse(lines: Iterable[str]) -> Tuple[Dict[str, List[str]], Dict[str, str]]:

@@ -91,3 +91,18 @@ def test_unparseable_or_foreign_lines_never_vouch_for_a_path(tmp_path):
     assert node_files_differ(lines, dirs, files) == [e["path"] for e in dirs + files]
     assert node_files_differ([], [], []) == []
     assert node_files_probe([], []) == ""
+
+
+def test_the_modules_python_read_prints_what_the_shell_probe_prints(tmp_path):
+    """node_binaries' file_states (state_lines) and node_files_probe's shell give node_files_differ the same lines."""
+    from ansible_collections.ecoeco.gitops.plugins.module_utils.node_files_state import state_lines
+    dirs, files = _entries(tmp_path)
+    _converge(dirs, files)
+    link = tmp_path / "link"
+    os.symlink(files[0]["path"], link)
+    paths = [e["path"] for e in dirs + files] + [str(link), str(tmp_path / "absent")]
+    extra = [{"path": str(link), "content": files[0]["content"]}, {"path": str(tmp_path / "absent"), "content": ""}]
+    shell = _read(dirs, files + extra)
+    assert sorted(state_lines(paths)) == sorted(shell)
+    assert node_files_differ(state_lines(paths), dirs, files) == []
+    assert node_files_differ(state_lines(paths), [], extra) == [str(link), str(tmp_path / "absent")]
