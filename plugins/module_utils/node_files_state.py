@@ -123,7 +123,7 @@ def paths_that_differ(lines: Iterable[str], directories: List[Mapping[str, Any]]
     for entry in files:
         stat = stats.get(entry["path"])
         wanted = hashlib.sha256(str(entry["content"]).encode("utf-8", "surrogateescape")).hexdigest()
-        if (stat is None or stat[0] not in ("regular file", "regular empty file")
-                or sums.get(entry["path"]) != wanted or _attributes_differ(entry, stat)):
+        regular = stat is not None and stat[0] in ("regular file", "regular empty file")
+        if not regular or sums.get(entry["path"]) != wanted or _attributes_differ(entry, stat):
             out.append(entry["path"])
     return out

@@ -49,8 +49,9 @@ def adapt_install_docs(docs: List[Any], namespace: str = "argocd", image_pull_po
     unless the manifest has one (install.yaml has none). The input documents are not modified."""
     replicas = workload_replicas or {}
     out: List[Dict[str, Any]] = []
-    if with_namespace and not any(isinstance(d, dict) and d.get("kind") == "Namespace"
-                                  and (d.get("metadata") or {}).get("name") == namespace for d in docs):
+    has_namespace = any(isinstance(d, dict) and d.get("kind") == "Namespace" and
+                        (d.get("metadata") or {}).get("name") == namespace for d in docs)
+    if with_namespace and not has_namespace:
         out.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     for doc in docs:
         if not doc:
