@@ -49,9 +49,8 @@ def adapt_install_docs(docs: List[Any], namespace: str = "argocd", image_pull_po
     unless the manifest has one (install.yaml has none). The input documents are not modified."""
     replicas = workload_replicas or {}
     out: List[Dict[str, Any]] = []
-    has_namespace = any(isinstance(d, dict) and d.get("kind") == "Namespace" and
-                        (d.get("metadata") or {}).get("name") == namespace for d in docs)
-    if with_namespace and not has_namespace:
+    names = {(d.get("kind"), (d.get("metadata") or {}).get("name")) for d in docs if isinstance(d, dict)}
+    if with_namespace and ("Namespace", namespace) not in names:
         out.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     for doc in docs:
         if not doc:
