@@ -16,7 +16,9 @@ description:
   - Containers and init containers of the Deployments and StatefulSets get O(image_pull_policy) when set; the
     workloads named in O(workload_replicas) get that many replicas.
   - Parsing a release manifest of a few megabytes in a Jinja loop takes seconds on every run; this takes a fraction
-    of a second.
+    of a second. The argocd role does not use it any more - M(ecoeco.gitops.k8s_manifest) reads the file and makes
+    the same changes (its O(ecoeco.gitops.k8s_manifest#module:argocd_install) option), so no megabytes of
+    documents go through a task's arguments; the filter stays for playbooks that need the objects themselves.
 options:
   _input:
     description: The manifest text.
@@ -52,10 +54,14 @@ _value:
   elements: dict
 """
 
-import copy
 from typing import Any, Dict, List, Mapping, Optional
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ecoeco.gitops.plugins.module_utils._argocd.install_manifest import (
+    InstallManifestError,
+    adapt_install_docs,
+)
 
 try:
     import yaml
@@ -64,50 +70,21 @@ except ImportError:  # pragma: no cover - ansible-core requires PyYAML
     yaml = None
     LOADER = None
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-
-
-def _adapt_workload(doc: Dict[str, Any], pull_policy: str, replicas: Mapping[str, Any]) -> Dict[str, Any]:
-    name = (doc.get("metadata") or {}).get("name")
-    if not pull_policy and name not in replicas:
-        return doc
-    doc = copy.deepcopy(doc)
-    spec = doc.setdefault("spec", {})
-    pod = spec.setdefault("template", {}).setdefault("spec", {})
-    if pull_policy:
-        for key in ("containers", "initContainers"):
-            for container in pod.get(key) or []:
-                container["imagePullPolicy"] = pull_policy
-    if name in replicas:
-        try:
-            spec["replicas"] = int(replicas[name])
-        except (TypeError, ValueError) as exc:
-            raise AnsibleFilterError(f"argocd_install_docs: workload_replicas[{name!r}] is not a number") from exc
-    return doc
-
 
 def argocd_install_docs(text: str, namespace: str = "argocd", image_pull_policy: str = "",
                         workload_replicas: Optional[Mapping[str, Any]] = None) -> List[Dict[str, Any]]:
     """The manifest's objects, with ClusterRoleBinding subjects in ``namespace`` and the workload options applied."""
     if not isinstance(text, str):
         raise AnsibleFilterError("argocd_install_docs: the input must be the manifest's YAML text")
-    replicas = workload_replicas or {}
     try:
         # bytes: the C loader takes only exact str or bytes, not ansible-core's tagged str subclass
-        docs = [d for d in yaml.load_all(text.encode("utf-8"), Loader=LOADER) if d]
+        docs = list(yaml.load_all(text.encode("utf-8"), Loader=LOADER))
     except yaml.YAMLError as exc:
         raise AnsibleFilterError(f"argocd_install_docs: the manifest is not valid YAML: {exc}") from exc
-    out = []
-    for doc in docs:
-        if not isinstance(doc, dict):
-            raise AnsibleFilterError("argocd_install_docs: every document must be a Kubernetes object (a mapping)")
-        kind = doc.get("kind")
-        if kind == "ClusterRoleBinding" and namespace != "argocd":
-            doc = dict(doc, subjects=[dict(s, namespace=namespace) for s in doc.get("subjects") or []])
-        elif kind in WORKLOAD_KINDS:
-            doc = _adapt_workload(doc, image_pull_policy, replicas)
-        out.append(doc)
-    return out
+    try:
+        return adapt_install_docs(docs, namespace, image_pull_policy, workload_replicas)
+    except InstallManifestError as exc:
+        raise AnsibleFilterError(f"argocd_install_docs: {exc}") from exc
 
 
 class FilterModule:

@@ -3,7 +3,8 @@
 # Apache License 2.0 (see LICENSE)
 """Server-side apply of a whole manifest that writes only the objects that differ.
 
-A rerun of an unchanged manifest reads each object once and writes nothing:
+A rerun of an unchanged manifest reads each object once (one LIST per kind and
+namespace holding several of its objects, a GET for the others) and writes nothing:
 an object is left alone when every field of the document already has that
 value in the cluster *and* every field this field manager owns is still in the
 document (so a field dropped from a newer manifest is still removed).  Any
@@ -39,6 +40,8 @@ from ansible_collections.ecoeco.gitops.plugins.module_utils.k8s_validation impor
 from ansible_collections.ecoeco.gitops.plugins.module_utils.waiter import WaitTimeout, wait_for
 
 CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
+# A kind (in one namespace) with at least this many objects in the manifest is read by one LIST, not a GET each.
+LIST_AT_LEAST = 2
 
 
 @dataclass
@@ -228,6 +231,9 @@ class ManifestApplier:
         self.kinds = KindResolver(client, self.docs)
         self.diffs: List[Dict[str, Any]] = []
         self.warnings: List[str] = []
+        # (kind, namespace, name) -> the object as read by this run, for objects it did not write (the rollout
+        # wait's first round needs no read of its own for them).
+        self.unchanged_live: Dict[Tuple[str, Optional[str], str], Dict[str, Any]] = {}
 
     def _namespace_of(self, doc: Dict[str, Any], ref: ResourceRef) -> Optional[str]:
         if not ref.namespaced:
@@ -270,7 +276,13 @@ class ManifestApplier:
         return planned
 
     def read_all(self, planned: List[Planned]) -> None:
-        """One GET per object whose namespace and kind exist; the others are pending (created by this run)."""
+        """Read what the cluster has of every object whose namespace and kind exist; the others are pending.
+
+        Namespaces and CustomResourceDefinitions: one GET each (a LIST of every CRD of a user's cluster may be
+        megabytes). Every other object: one LIST per kind and namespace that holds LIST_AT_LEAST objects of the
+        manifest, one GET per object otherwise, and one GET per object when the LIST is refused (a client allowed
+        to get but not to list, for instance).
+        """
         new_namespaces = set()
         new_kinds = set()
         for item in planned:
@@ -284,12 +296,38 @@ class ManifestApplier:
                 item.live = self.client.get(item.ref, item.doc["metadata"]["name"])
                 if item.live is None:
                     new_kinds.update(crd_kinds(item.doc))
+        groups: Dict[Tuple[ResourceRef, Optional[str]], List[Planned]] = {}
         for item in planned:
             if item.ref is None or item.doc["kind"] in ("Namespace", "CustomResourceDefinition"):
                 continue
             item.pending = item.namespace in new_namespaces or (item.doc["apiVersion"], item.doc["kind"]) in new_kinds
             if not item.pending:
-                item.live = self.client.get(item.ref, item.doc["metadata"]["name"], item.namespace)
+                groups.setdefault((item.ref, item.namespace), []).append(item)
+        for (ref, namespace), items in groups.items():
+            listed = self._list_group(ref, namespace, items) if len(items) >= LIST_AT_LEAST else None
+            for item in items:
+                name = item.doc["metadata"]["name"]
+                item.live = listed.get(name) if listed is not None else self.client.get(ref, name, namespace)
+
+    def _list_group(self, ref: ResourceRef, namespace: Optional[str],
+                    items: List[Planned]) -> Optional[Dict[str, Dict[str, Any]]]:
+        """Objects of one kind (in one namespace) by name, from one LIST; None when the LIST is refused."""
+        try:
+            listing = self.client.list(ref, namespace)
+        except K8sError as exc:
+            if exc.status in (403, 404, 405):
+                return None
+            raise
+        # A LIST's items of built-in kinds carry no apiVersion and kind: the documents' are theirs.
+        api_version, kind = items[0].doc["apiVersion"], items[0].doc["kind"]
+        out: Dict[str, Dict[str, Any]] = {}
+        for obj in (listing or {}).get("items") or []:
+            name = (obj.get("metadata") or {}).get("name")
+            if name:
+                obj.setdefault("apiVersion", api_version)
+                obj.setdefault("kind", kind)
+                out[name] = obj
+        return out
 
     def dry_run_all(self, planned: List[Planned]) -> None:
         """Server-side dry run of every object that would be written; the first refusal fails the run."""
@@ -324,6 +362,8 @@ class ManifestApplier:
                 self.warnings.append(f"check mode: {item.label} cannot be dry-run ({exc}); reported as created")
                 done = Applied(CREATED, None, item.body)
         if not done.changed:
+            if item.live is not None:
+                self.unchanged_live[(item.doc["kind"], item.namespace, name)] = item.live
             return ObjectResult(item.doc["kind"], name, item.namespace, UNCHANGED)
         if self.want_diff:
             self.diffs.append(done.diff(item.label))

@@ -60,18 +60,27 @@ def workloads_of(objects: List[Dict[str, Any]]) -> List[Workload]:
 
 
 def wait_rolled_out(client: K8sClient, workloads: List[Workload], timeout: float, interval: float = 2.0,
-                    sleep: Optional[Callable[[float], None]] = None) -> Dict[str, Any]:
-    """Wait (bounded) until every workload has rolled out; raise K8sError naming those that have not."""
+                    sleep: Optional[Callable[[float], None]] = None,
+                    known: Optional[Mapping[Workload, Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Wait (bounded) until every workload has rolled out; raise K8sError naming those that have not.
+
+    ``known``: objects the caller has just read (and not written since); the first round judges those
+    workloads from them instead of a GET each."""
     pending: Dict[Workload, str] = {}
+    first = dict(known or {})
 
     def all_rolled_out() -> bool:
         for workload in list(pending or workloads):
             kind, namespace, name = workload
-            reason = not_rolled_out(client.get(ROLLOUT_KINDS[kind], name, namespace), workload)
+            obj = first.pop(workload, None)
+            if obj is None:
+                obj = client.get(ROLLOUT_KINDS[kind], name, namespace)
+            reason = not_rolled_out(obj, workload)
             if reason:
                 pending[workload] = reason
             else:
                 pending.pop(workload, None)
+        first.clear()  # later rounds read again
         return not pending
 
     kwargs = {"sleep": sleep} if sleep else {}

@@ -74,6 +74,15 @@ options:
     type: list
     elements: path
     default: []
+  file_states:
+    description:
+      - Small files and directories whose type, mode, owner, group and (files) sha256 are returned as RV(file_lines),
+        read in the same round trip, for the P(ecoeco.gitops.node_files_differ#filter) filter - so that a
+        M(ecoeco.gitops.node_files) run for them is needed only when one differs.
+    type: list
+    elements: path
+    default: []
+    version_added: "0.2.0"
 """
 
 EXAMPLES = r"""
@@ -126,6 +135,13 @@ paths:
   returned: always
   type: dict
   sample: {/etc/kubernetes/kubelet.conf: true}
+file_lines:
+  description: The state of every path of O(file_states) that exists, in the lines of the
+    P(ecoeco.gitops.node_files_probe#filter) commands (input of P(ecoeco.gitops.node_files_differ#filter)).
+  returned: always
+  type: list
+  elements: str
+  version_added: "0.2.0"
 hashed:
   description: Names of the binaries this run hashed (their identity was not in the record).
   returned: always
@@ -142,6 +158,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ecoeco.gitops.plugins.module_utils.file_identity import identity, sha256_of
+from ansible_collections.ecoeco.gitops.plugins.module_utils.node_files_state import state_lines
 
 ARGUMENT_SPEC = {
     "directory": {"type": "path", "required": True},
@@ -153,6 +170,7 @@ ARGUMENT_SPEC = {
     "versions": {"type": "dict", "default": {}},
     "units": {"type": "list", "elements": "str", "default": []},
     "stat_paths": {"type": "list", "elements": "path", "default": []},
+    "file_states": {"type": "list", "elements": "path", "default": []},
 }
 
 
@@ -286,7 +304,8 @@ def main() -> None:
             module.warn(f"could not write {params['record']}: {exc}; the binaries will be hashed again next run")
     module.exit_json(changed=False, differ=[n for n, f in found.items() if f["state"] != "ok"],
                      binaries=found, units=read_units(module), hashed=hashed,
-                     paths={p: os.path.lexists(p) for p in params["stat_paths"]})
+                     paths={p: os.path.lexists(p) for p in params["stat_paths"]},
+                     file_lines=state_lines(params["file_states"]))
 
 
 if __name__ == "__main__":

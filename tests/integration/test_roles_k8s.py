@@ -344,11 +344,58 @@ def test_argocd_health_check_and_declared_objects(cluster: Cluster, argocd_insta
     assert project["spec"]["sourceRepos"] == ["https://git.example.test/platform/*"]
 
 
+def _reads_since(cluster: Cluster, mark) -> list[tuple[str, str, str]]:
+    """(verb, resource, namespace) of the reads the playbooks made of namespaced or cluster objects."""
+    time.sleep(1.0)  # the audit backend writes asynchronously
+    return [(ev["verb"], (ev.get("objectRef") or {}).get("resource", ""), (ev.get("objectRef") or {}).get("namespace", ""))
+            for ev in cluster.audit_events(since=mark, user="kubernetes-admin")
+            if ev.get("verb") in ("get", "list") and ev.get("objectRef")
+            and "ecoeco-harness" not in (ev.get("userAgent") or "")]
+
+
 def test_argocd_rerun_changes_nothing(cluster: Cluster, kubeconfig: str, argocd_installed: PlaybookResult) -> None:
     mark = cluster.audit_mark()
     again = _play("argocd", kubeconfig, extra_vars=_argocd_vars())
     assert again.ok and again.changed == 0, str(again)
     assert _writes_since(cluster, mark) == [], "a no-op rerun must not write"
+    # install.yaml read by one LIST per kind and namespace with several objects, not one GET per object;
+    # CRDs one GET each (never a LIST of every CRD); the rollout wait needs no read of its own.
+    reads = _reads_since(cluster, mark)
+    manifest = yaml.safe_load_all(ARGOCD_MANIFEST.read_text(encoding="utf-8"))
+    kinds = [d["kind"] for d in manifest if d]
+    assert ("list", "configmaps", "argocd") in reads and ("list", "clusterroles", "") in reads, reads
+    assert ("list", "customresourcedefinitions", "") not in reads, reads
+    assert reads.count(("get", "customresourcedefinitions", "")) == kinds.count("CustomResourceDefinition")
+    # The one StatefulSet of install.yaml (a kind with one object: a GET) and the one Deployment of the
+    # progressive-syncs task; no GET of a workload for the rollout wait.
+    gets_of_workloads = sorted(r for r in reads if r[0] == "get" and r[1] in ("deployments", "statefulsets"))
+    assert gets_of_workloads == [("get", "deployments", "argocd"), ("get", "statefulsets", "argocd")], reads
+    print(f"[argocd] rerun: {len(reads)} reads for {len(kinds)} objects of install.yaml "
+          f"({sum(1 for r in reads if r[0] == 'list')} LISTs)")
+    checked = _play("argocd", kubeconfig, check=True, diff=True, extra_vars=_argocd_vars())
+    assert checked.ok and checked.changed == 0, str(checked)
+
+
+def test_argocd_drift_read_by_a_list_is_found_and_fixed(
+        cluster: Cluster, kubeconfig: str, argocd_installed: PlaybookResult) -> None:
+    """Objects read by a LIST on a rerun: a changed Service port, a deleted ConfigMap and a removed label of a
+    ClusterRole are found, shown by --check --diff and put back."""
+    cluster.kubectl("patch", "service", "argocd-server", "-n", "argocd", "--type", "json",
+                    "-p", json.dumps([{"op": "replace", "path": "/spec/ports/0/targetPort", "value": 8181}]))
+    cluster.kubectl("delete", "configmap", "argocd-ssh-known-hosts-cm", "-n", "argocd")
+    cluster.kubectl("label", "clusterrole", "argocd-server", "app.kubernetes.io/component-")
+    checked = _play("argocd", kubeconfig, check=True, diff=True, extra_vars=_argocd_vars())
+    assert checked.ok and checked.changed == 1, str(checked)
+    assert "8181" in checked.stdout and "argocd-ssh-known-hosts-cm" in checked.stdout
+    fixed = _play("argocd", kubeconfig, extra_vars=_argocd_vars())
+    assert fixed.ok and fixed.changed == 1, str(fixed)
+    service = _get(cluster, "/api/v1/namespaces/argocd/services/argocd-server")
+    assert service["spec"]["ports"][0]["targetPort"] == 8080
+    assert _get(cluster, "/api/v1/namespaces/argocd/configmaps/argocd-ssh-known-hosts-cm") is not None
+    role = _get(cluster, "/apis/rbac.authorization.k8s.io/v1/clusterroles/argocd-server")
+    assert role["metadata"]["labels"]["app.kubernetes.io/component"] == "server"
+    again = _play("argocd", kubeconfig, extra_vars=_argocd_vars())
+    assert again.ok and again.changed == 0, str(again)
     checked = _play("argocd", kubeconfig, check=True, diff=True, extra_vars=_argocd_vars())
     assert checked.ok and checked.changed == 0, str(checked)
 

@@ -45,6 +45,7 @@ class FakeApi:
         self.calls = []
         self.rv = itertools.count(1)
         self.status_updates = 0
+        self.refuse_list = set()
 
     def get_path(self, path):
         self.calls.append(("GET", path))
@@ -56,6 +57,22 @@ class FakeApi:
         if obj is not None and obj.get("kind") == "CustomResourceDefinition":
             obj.setdefault("status", {"conditions": [{"type": "Established", "status": "True"}]})
         return copy.deepcopy(obj)
+
+    def list(self, ref, namespace=None, label_selector=None, field_selector=None):
+        """A LIST as the API server answers it: the items of built-in kinds carry no apiVersion and kind."""
+        base = ref.path(namespace)
+        self.calls.append(("LIST", base))
+        if base in self.refuse_list:
+            raise manifest.K8sError(f"GET {base}: 403 forbidden", 403)
+        items = []
+        for path, obj in sorted(self.objects.items()):
+            if path.rpartition("/")[0] == base:
+                item = copy.deepcopy(obj)
+                if not ref.group:
+                    item.pop("apiVersion", None)
+                    item.pop("kind", None)
+                items.append(item)
+        return {"apiVersion": ref.version, "kind": "List", "items": items}
 
     def apply(self, ref, body, field_manager, namespace=None, dry_run=False, force=True):
         path = ref.path(namespace, body["metadata"]["name"])
@@ -253,3 +270,112 @@ def test_identity_only_objects_and_shipped_status_take_the_fast_path():
                 metadata={"name": CRD["metadata"]["name"], "managedFields": [
                     {"manager": "mgr", "operation": "Apply", "fieldsV1": {"f:spec": {}}}]})
     assert apply.already_applied(crd, live, "mgr")
+
+
+# -- reading: one LIST per kind and namespace with several objects ---------------------------------
+
+CM2 = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-rbac-cm"}, "data": {"policy": "x"}}
+CM3 = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cmd-params-cm"}, "data": {"k": "v"}}
+CRD2 = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.io"},
+        "spec": {"group": "example.io", "scope": "Namespaced",
+                 "names": {"plural": "gadgets", "kind": "Gadget"}, "versions": [{"name": "v1"}]}}
+
+
+def _reads(api):
+    return [c for c in api.calls if c[0] in ("GET", "LIST") and not c[1] in DISCOVERY]
+
+
+def test_rerun_reads_a_kind_with_several_objects_by_one_list_and_writes_nothing():
+    api = FakeApi()
+    docs = [NAMESPACE, CRD, CRD2, CONFIGMAP, CM2, CM3, SECRET]
+    run(api, docs)
+    api.calls.clear()
+    again = run(api, docs)
+    assert not again["changed"] and again["counts"]["unchanged"] == 7 and api.writes() == []
+    assert _reads(api) == [
+        ("GET", "/api/v1/namespaces/argocd"),
+        # CRDs: one GET each, never a LIST of every CRD in the cluster
+        ("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.io"),
+        ("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.example.io"),
+        ("LIST", "/api/v1/namespaces/argocd/configmaps"),
+        ("GET", "/api/v1/namespaces/argocd/secrets/s"),  # a single object of its kind: a GET
+    ]
+
+
+def test_a_drifted_object_read_by_a_list_is_still_found_and_fixed():
+    api = FakeApi()
+    docs = [NAMESPACE, CONFIGMAP, CM2, CM3]
+    run(api, docs)
+    api.objects["/api/v1/namespaces/argocd/configmaps/argocd-rbac-cm"]["data"]["policy"] = "drifted"
+    del api.objects["/api/v1/namespaces/argocd/configmaps/argocd-cmd-params-cm"]
+    api.calls.clear()
+    out = run(api, docs)
+    actions = {o["name"]: o["action"] for o in out["objects"]}
+    assert actions == {"argocd": "unchanged", "argocd-cm": "unchanged", "argocd-rbac-cm": "configured",
+                       "argocd-cmd-params-cm": "created"}
+    assert ("LIST", "/api/v1/namespaces/argocd/configmaps") in api.calls
+    assert api.objects["/api/v1/namespaces/argocd/configmaps/argocd-rbac-cm"]["data"]["policy"] == "x"
+    # a dropped field of a listed object is still removed
+    older = copy.deepcopy(CONFIGMAP)
+    del older["data"]["b"]
+    assert run(api, [NAMESPACE, older, CM2, CM3])["changed"]
+    assert "b" not in api.objects["/api/v1/namespaces/argocd/configmaps/argocd-cm"]["data"]
+
+
+def test_listed_objects_of_other_namespaces_and_other_names_are_not_taken():
+    api = FakeApi()
+    run(api, [NAMESPACE, CONFIGMAP, CM2])
+    other = dict(CONFIGMAP, metadata={"name": "argocd-cm", "namespace": "elsewhere"})
+    api.objects["/api/v1/namespaces/elsewhere/configmaps/argocd-cm"] = copy.deepcopy(other)
+    out = run(api, [NAMESPACE, dict(CONFIGMAP, metadata={"name": "argocd-cm", "namespace": "gitops"}),
+                    dict(CM2, metadata={"name": "argocd-rbac-cm", "namespace": "gitops"})])
+    assert out["counts"]["created"] == 2  # nothing of argocd or elsewhere taken for gitops's objects
+
+
+def test_a_refused_list_falls_back_to_one_get_per_object():
+    api = FakeApi()
+    docs = [NAMESPACE, CONFIGMAP, CM2]
+    run(api, docs)
+    api.refuse_list.add("/api/v1/namespaces/argocd/configmaps")
+    api.calls.clear()
+    assert not run(api, docs)["changed"]
+    assert ("GET", "/api/v1/namespaces/argocd/configmaps/argocd-cm") in api.calls
+    assert ("GET", "/api/v1/namespaces/argocd/configmaps/argocd-rbac-cm") in api.calls
+
+
+def test_other_list_errors_fail_the_run_before_any_write():
+    api = FakeApi()
+    run(api, [NAMESPACE, CONFIGMAP, CM2])
+
+    def broken_list(ref, namespace=None, label_selector=None, field_selector=None):
+        raise manifest.K8sError("GET: 500 etcd unavailable", 500)
+    api.list = broken_list
+    api.calls.clear()
+    changed = dict(CONFIGMAP, data={"a": "new"})
+    with pytest.raises(manifest.K8sError, match="500"):
+        run(api, [NAMESPACE, changed, CM2])
+    assert api.writes() == []
+
+
+def test_check_mode_of_a_drifted_listed_object_reports_it_without_writing():
+    api = FakeApi()
+    docs = [NAMESPACE, CONFIGMAP, CM2]
+    run(api, docs)
+    api.objects["/api/v1/namespaces/argocd/configmaps/argocd-cm"]["data"]["a"] = "drifted"
+    api.calls.clear()
+    out = run(api, docs, check_mode=True, want_diff=True)
+    assert out["changed"] and out["counts"]["configured"] == 1 and api.writes() == []
+    assert out["diff"][0]["before"]["data"]["a"] == "drifted"
+
+
+def test_unchanged_objects_are_kept_for_the_rollout_wait():
+    api = FakeApi()
+    docs = [NAMESPACE, CONFIGMAP, CM2]
+    run(api, docs)
+    applier = manifest.ManifestApplier(api, manifest.validate_documents(copy.deepcopy(docs)), "mgr",
+                                       namespace="argocd", sleep=lambda s: None)
+    applier.run()
+    assert set(applier.unchanged_live) == {("Namespace", None, "argocd"), ("ConfigMap", "argocd", "argocd-cm"),
+                                           ("ConfigMap", "argocd", "argocd-rbac-cm")}
+    assert applier.unchanged_live[("ConfigMap", "argocd", "argocd-cm")]["kind"] == "ConfigMap"

@@ -84,3 +84,17 @@ def test_wait_times_out_naming_each_workload():
 
 def test_nothing_to_wait_for():
     assert rollout.wait_rolled_out(FakeClient({}), [], 10) == {"workloads": 0, "seconds": 0.0}
+
+
+def test_known_objects_spare_the_first_round_reads():
+    client = FakeClient({"argocd-server": [deployment()], "argocd-repo-server": [deployment()]})
+    repo = ("Deployment", "argocd", "argocd-repo-server")
+    out = rollout.wait_rolled_out(client, [DEPLOY, repo], 10, sleep=lambda s: None,
+                                  known={DEPLOY: deployment()})
+    assert out["workloads"] == 2 and client.gets == 1  # only the one not known
+
+
+def test_a_known_object_not_rolled_out_is_read_again():
+    client = FakeClient({"argocd-server": [deployment()]})
+    out = rollout.wait_rolled_out(client, [DEPLOY], 10, sleep=lambda s: None, known={DEPLOY: deployment(ready=0)})
+    assert out["workloads"] == 1 and client.gets == 1  # judged from the known object, then read
