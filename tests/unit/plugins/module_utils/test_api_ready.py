@@ -111,12 +111,19 @@ def _certificates(tmp: Path) -> tuple[Path, Path, Path]:
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
           .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(hours=1))
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
     cert = (x509.CertificateBuilder().subject_name(subject)
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(2).not_valid_before(now)
             .not_valid_after(now + datetime.timedelta(hours=1))
             .add_extension(x509.SubjectAlternativeName([x509.DNSName("kubernetes")]), critical=False)
+            # Python 3.13's default context verifies strictly (VERIFY_X509_STRICT), as kubeadm's certificates
+            # allow: the leaf names its issuer's key.
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
     paths = tmp / "ca.crt", tmp / "apiserver.crt", tmp / "apiserver.key"
