@@ -6,32 +6,16 @@ import pytest
 
 from ansible_collections.ecoeco.gitops.plugins.module_utils.errors import ValidationError
 from ansible_collections.ecoeco.gitops.plugins.modules import k8s_manifest
+from tests.unit.plugins.filter.test_argocd_install_docs import MANIFEST
 
+# Argo CD's install.yaml in small: a CRD, then the filter test's sample (a binding, a Deployment, a ConfigMap).
 INSTALL = """
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata: {name: applications.argoproj.io}
 spec: {group: argoproj.io, names: {kind: Application, plural: applications}, scope: Namespaced,
        versions: [{name: v1alpha1}]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: argocd-server}
-subjects:
-  - {kind: ServiceAccount, name: argocd-server, namespace: argocd}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: argocd-dex-server}
-spec:
-  template:
-    spec:
-      containers: [{name: dex, image: ghcr.io/dexidp/dex:v2}]
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: argocd-cm}
-"""
+---""" + MANIFEST
 
 
 def _params(**kwargs):
