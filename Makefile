@@ -69,7 +69,7 @@ test-molecule: setup ## molecule scenarios on podman systemd machines
 	@bash tests/molecule.sh $(ARGS)
 
 test-cluster: setup ## real kubeadm cluster in podman machines (marker cluster)
-	$(PYTEST) -m cluster $(ARGS)
+	$(PYTEST) -m cluster -s -p no:cacheprovider $(ARGS)
 
 test-day2: test-day2-api test-day2-cluster ## day 2: the API-side files, then the podman kubeadm cluster
 
