@@ -4,6 +4,9 @@ Rendered with ansible's own template module; validated with `kubeadm config
 validate` of the harness's Kubernetes build (the ``kubeadm_bin`` fixture
 builds it when the cache lacks it). In the integration tier, not the unit
 tier: the unit tier must not depend on a build an earlier run left behind.
+`kubeadm config validate` reads the file and dials nothing; the addresses in
+it are loopback ones all the same, but for the advertise address, which kubeadm
+refuses as loopback: 192.0.2.10 of RFC 5737's documentation range, routed nowhere.
 """
 
 from __future__ import annotations
@@ -72,9 +75,9 @@ def test_default_init_config_is_valid(kubeadm_bin: Path, tmp_path: Path) -> None
 def test_every_optional_field_renders_valid(kubeadm_bin: Path, tmp_path: Path) -> None:
     text = render(ROLES / "control_plane/templates/kubeadm-config.yaml.j2", control_plane_vars(
         control_plane_endpoint="k8s-api.internal:6443",
-        control_plane_advertise_address="10.0.1.10",
+        control_plane_advertise_address="192.0.2.10",  # RFC 5737 TEST-NET-1: kubeadm refuses loopback
         control_plane_etcd_image_tag="v3.6.16",
-        control_plane_cert_sans=["k8s-api.internal", "10.0.1.100"],
+        control_plane_cert_sans=["k8s-api.internal", "127.0.0.100"],
         control_plane_apiserver_extra_args={"audit-log-maxage": 7},
         control_plane_schedulable=True,
         control_plane_skip_phases=["addon/kube-proxy", "addon/coredns"],
@@ -110,7 +113,7 @@ def test_join_configuration_is_valid(kubeadm_bin: Path, tmp_path: Path, as_contr
         workers_node_name="worker1",
         workers_as_control_plane=as_control_plane,
         workers_credentials={
-            "endpoint": "10.0.1.10:6443",
+            "endpoint": "127.0.0.10:6443",
             "token": "abcdef.0123456789abcdef",
             "ca_cert_hash": "sha256:" + "0" * 64,
             "certificate_key": "a" * 64,
